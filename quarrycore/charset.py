@@ -1,0 +1,56 @@
+"""Turning body bytes into text when headers and meta tags may lie.
+
+Order of evidence: a byte-order mark, then each declared charset (HTTP header, then
+``<meta>``) that decodes the body without error, then statistical detection. A
+declaration that fails to decode the body is ignored rather than trusted.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+import charset_normalizer
+from w3lib.encoding import html_body_declared_encoding, http_content_type_encoding, read_bom
+from w3lib.encoding import resolve_encoding as _resolve
+
+_DETECT_SAMPLE = 64 * 1024
+
+
+def _resolve_encoding(name: str | None) -> str | None:
+    if not name:
+        return None
+    resolved: str | None = _resolve(name)
+    if resolved is None:
+        return None
+    try:
+        return codecs.lookup(resolved).name
+    except LookupError:
+        return None
+
+
+def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
+    """Decode an HTML body; return ``(text, encoding used)``."""
+    bom_encoding, bom = read_bom(body)
+    if bom_encoding:
+        encoding = _resolve_encoding(bom_encoding) or "utf-8"
+        return body[len(bom) :].decode(encoding, errors="replace"), encoding
+
+    declared = [
+        _resolve_encoding(http_content_type_encoding(content_type or "")),
+        _resolve_encoding(html_body_declared_encoding(body[:4096])),
+    ]
+    for encoding in declared:
+        if encoding is None:
+            continue
+        try:
+            return body.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+
+    try:
+        return body.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = charset_normalizer.from_bytes(body[:_DETECT_SAMPLE]).best()
+    encoding = _resolve_encoding(best.encoding if best else None) or "cp1252"
+    return body.decode(encoding, errors="replace"), encoding

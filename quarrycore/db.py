@@ -1,0 +1,75 @@
+"""Engines and dialect-aware upserts shared by the stores."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from quarrycore.exceptions import ConfigError
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL, a busy timeout and their directory."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"malformed database URL {url!r}") from exc
+    connect_args: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        connect_args["timeout"] = 30
+    try:
+        engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"no driver for database URL {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (status, progress) run while the pipeline writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def upsert(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str] | None = None,
+) -> None:
+    """Insert ``rows``; on a key conflict update the ``update`` columns (or do nothing)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+        if update:
+            stmt = insert.on_conflict_do_update(
+                index_elements=list(keys), set_={col: insert.excluded[col] for col in update}
+            )
+        else:
+            stmt = insert.on_conflict_do_nothing(index_elements=list(keys))
+        conn.execute(stmt, list(rows))
+        return
+    # Other databases: the portable, slower way, still inside the caller's transaction.
+    for row in rows:
+        where = sa.and_(*(table.c[k] == row[k] for k in keys))
+        exists = conn.execute(sa.select(sa.literal(1)).select_from(table).where(where)).first()
+        if exists is None:
+            conn.execute(table.insert().values(**row))
+        elif update:
+            conn.execute(table.update().where(where).values(**{c: row[c] for c in update}))

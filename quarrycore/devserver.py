@@ -1,0 +1,175 @@
+"""A small real HTTP server on 127.0.0.1 for the demo, tests and benchmarks.
+
+It serves a route table, can misbehave on purpose (errors, delays, resets), and logs
+every request so tests can count what was fetched.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import struct
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "text/html"})
+    delay: float = 0.0  # seconds before answering
+    reset: bool = False  # drop the connection without an answer
+
+
+Handler = Callable[[int], Response]  # called with how many times the path was asked for
+Route = Response | Handler
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # http.server's default backlog of 5 drops connections under concurrency.
+    request_queue_size = 512
+    allow_reuse_address = True
+
+
+class SiteServer:
+    """Serve ``routes`` (path -> response) on 127.0.0.1 in a background thread."""
+
+    def __init__(
+        self, routes: Mapping[str, Route] | None = None, *, port: int = 0, delay: float = 0.0
+    ) -> None:
+        self.routes: dict[str, Route] = dict(routes or {})
+        self.delay = delay
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self.log: list[tuple[float, str]] = []
+        self._httpd = _Server(("127.0.0.1", port), self._handler_class())
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._httpd.server_address[1])
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> SiteServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> SiteServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def count(self, path: str) -> int:
+        with self._lock:
+            return self._counts[path]
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._counts)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._counts.clear()
+            self.log.clear()
+
+    def _record(self, path: str) -> int:
+        with self._lock:
+            self._counts[path] += 1
+            self.log.append((time.monotonic(), path))
+            return self._counts[path]
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                path = self.path
+                hits = server._record(path)
+                route = server.routes.get(path)
+                if route is None:
+                    response = Response(404, b"<html><body>not found</body></html>")
+                elif isinstance(route, Response):
+                    response = route
+                else:
+                    response = route(hits)
+                if server.delay or response.delay:
+                    time.sleep(server.delay + response.delay)
+                if response.reset:
+                    # SO_LINGER 0: close with a TCP RST, as a crashing peer would.
+                    self.connection.setsockopt(
+                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                    )
+                    self.close_connection = True
+                    return
+                self.send_response(response.status)
+                headers = {k.lower(): v for k, v in response.headers.items()}
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                if "content-length" not in headers:
+                    self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                try:
+                    self.wfile.write(response.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass  # the request log above is the record; keep test output clean
+
+        return RequestHandler
+
+
+def html_page(title: str, body: str, *, charset: str = "utf-8") -> bytes:
+    markup = (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="{charset}">'
+        f"<title>{title}</title></head><body><article><h1>{title}</h1>{body}"
+        "</article></body></html>"
+    )
+    return markup.encode(charset)
+
+
+SAMPLE_SITE = resources.files("quarrycore") / "sample_site" / "pages"
+
+
+def sample_pages() -> dict[str, bytes]:
+    """The shipped sample articles (MIT, ScrapingHub's article-extraction benchmark)."""
+    pages: dict[str, bytes] = {}
+    for entry in sorted(SAMPLE_SITE.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".html.gz"):
+            name = entry.name.removesuffix(".html.gz")[:16]
+            pages[f"/articles/{name}.html"] = gzip.decompress(entry.read_bytes())
+    return pages
+
+
+def sample_site_routes() -> dict[str, Route]:
+    pages = sample_pages()
+    links = "".join(f'<li><a href="{path}">{path}</a></li>' for path in pages)
+    routes: dict[str, Route] = {
+        path: Response(200, body, {"Content-Type": "text/html; charset=utf-8"})
+        for path, body in pages.items()
+    }
+    routes["/"] = Response(200, html_page("QuarryCore sample site", f"<ul>{links}</ul>"))
+    return routes
+
+
+def write_urls_file(server: SiteServer, paths: list[str], target: Path) -> Path:
+    target.write_text("".join(f"{server.url(p)}\n" for p in paths), encoding="utf-8")
+    return target

@@ -1,0 +1,163 @@
+"""QuarryCore's error tree.
+
+Library errors (httpx, SQLAlchemy, trafilatura) are mapped into it with
+``raise ... from exc``. The leaves of :class:`URLFailure` are the stable ``error_type``
+names stored for every URL that failed::
+
+    QuarryError
+    ├── ConfigError                  bad settings, database URL or input
+    │   └── NoURLsError              nothing to crawl
+    ├── InvalidJobId                 a job id that is not a safe file name
+    ├── JobLocked                    another live run holds the job
+    ├── CheckpointError
+    │   ├── CorruptCheckpoint        unreadable or invalid checkpoint file
+    │   └── IncompatibleCheckpoint   other schema version or settings
+    └── URLFailure                   one URL failed; carries stage and retryable
+        ├── InvalidURL               stage validate, permanent
+        ├── FetchError               stage crawl
+        │   ├── FetchTimeout         transient
+        │   ├── FetchConnectionError transient
+        │   ├── HTTPStatus           transient for 408, 429, 5xx; else permanent
+        │   ├── TooManyRedirects     permanent
+        │   ├── TooLarge             permanent
+        │   ├── NotHTML              permanent
+        │   └── RobotsDisallowed     permanent
+        ├── ExtractError             stage extract
+        │   ├── NoContent            permanent
+        │   └── ExtractFailed        permanent
+        └── StoreFailed              stage store, transient
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import httpx
+import sqlalchemy.exc
+
+from quarrycore.settings import TRANSIENT_STATUS_CODES
+
+Stage = Literal["validate", "crawl", "extract", "store"]
+
+
+class QuarryError(Exception):
+    """Base of every error QuarryCore raises on purpose."""
+
+
+class ConfigError(QuarryError):
+    """A setting, database URL or input file is unusable."""
+
+
+class NoURLsError(ConfigError):
+    """The job was given nothing to crawl."""
+
+
+class InvalidJobId(QuarryError):
+    """A job id must be a safe file name: letters, digits, ``-``, ``_`` and ``.``."""
+
+
+class JobLocked(QuarryError):
+    """Another live run holds this job."""
+
+
+class CheckpointError(QuarryError):
+    """A checkpoint cannot be used."""
+
+
+class CorruptCheckpoint(CheckpointError):
+    """The checkpoint file is not valid JSON or not a valid checkpoint."""
+
+
+class IncompatibleCheckpoint(CheckpointError):
+    """The checkpoint belongs to another schema version or incompatible settings."""
+
+
+class URLFailure(QuarryError):
+    """One URL failed at one stage; the job goes on."""
+
+    stage: ClassVar[Stage] = "crawl"
+    default_retryable: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+
+    @property
+    def error_type(self) -> str:
+        return type(self).__name__
+
+    @property
+    def retryable(self) -> bool:
+        return self.default_retryable
+
+
+class InvalidURL(URLFailure):
+    stage = "validate"
+
+
+class FetchError(URLFailure):
+    stage = "crawl"
+
+
+class FetchTimeout(FetchError):
+    default_retryable = True
+
+
+class FetchConnectionError(FetchError):
+    default_retryable = True
+
+
+class HTTPStatus(FetchError):
+    @property
+    def retryable(self) -> bool:
+        return self.status_code in TRANSIENT_STATUS_CODES
+
+
+class TooManyRedirects(FetchError):
+    pass
+
+
+class TooLarge(FetchError):
+    pass
+
+
+class NotHTML(FetchError):
+    pass
+
+
+class RobotsDisallowed(FetchError):
+    pass
+
+
+class ExtractError(URLFailure):
+    stage = "extract"
+
+
+class NoContent(ExtractError):
+    pass
+
+
+class ExtractFailed(ExtractError):
+    pass
+
+
+class StoreFailed(URLFailure):
+    stage = "store"
+    default_retryable = True
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether another try of the same work may succeed (drives Prefect's retries)."""
+    if isinstance(exc, URLFailure):
+        return exc.retryable
+    if isinstance(exc, QuarryError):
+        return False
+    if isinstance(exc, httpx.TransportError):
+        return True
+    if isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        # "database is locked", a dropped PostgreSQL connection: worth another try.
+        return True
+    if isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return bool(exc.connection_invalidated)
+    return isinstance(exc, TimeoutError | ConnectionError)

@@ -1,0 +1,155 @@
+"""Turning a fetched page into a clean document (plain functions, no I/O).
+
+trafilatura finds the main text and metadata; lxml (already parsed for trafilatura)
+gives the canonical URL and the out-links; py3langid names the language when the
+text is long enough to judge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import unicodedata
+from urllib.parse import urljoin
+
+import trafilatura
+from lxml.html import HtmlElement
+from trafilatura.utils import load_html
+
+from quarrycore.exceptions import ExtractFailed, NoContent, URLFailure
+from quarrycore.records import Document, Failure, FetchedPage
+from quarrycore.urls import normalize_url
+
+_WORD = re.compile(r"\w+")
+_MIN_CHARS_FOR_LANGID = 40
+_LANGID_SAMPLE = 2000
+
+
+def normalize_text(text: str) -> str:
+    """The form two texts share when they differ only in Unicode form or whitespace."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
+
+
+def count_words(text: str) -> int:
+    return len(_WORD.findall(text))
+
+
+def detect_language(text: str, fallback: str | None) -> tuple[str | None, float | None]:
+    """Language code and a 0..1 confidence; the page's declared language for short text."""
+    if len(text) < _MIN_CHARS_FOR_LANGID:
+        return fallback, None
+    import py3langid  # imported lazily: loading its model costs ~0.5 s
+
+    ranked = py3langid.rank(text[:_LANGID_SAMPLE])
+    lang = ranked[0][0]
+    # rank() gives log-probabilities; turn the top one into a probability.
+    top = ranked[0][1]
+    total = sum(math.exp(score - top) for _, score in ranked[:10])
+    return str(lang), round(1.0 / total, 4)
+
+
+def _declared_language(tree: HtmlElement) -> str | None:
+    lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
+    if not lang:
+        return None
+    return lang.split("-")[0].strip().lower() or None
+
+
+def _base_url(tree: HtmlElement, page_url: str) -> str:
+    for base in tree.iterfind(".//base[@href]"):
+        return urljoin(page_url, base.get("href", "").strip())
+    return page_url
+
+
+def _canonical(tree: HtmlElement, base: str) -> str | None:
+    for link in tree.iterfind(".//link[@href]"):
+        if "canonical" in (link.get("rel") or "").lower().split():
+            try:
+                return normalize_url(urljoin(base, link.get("href", "").strip()))
+            except URLFailure:
+                return None
+    return None
+
+
+def out_links(tree: HtmlElement, base: str) -> tuple[str, ...]:
+    """Normalised http(s) links of the page, in order, once each; ``rel=nofollow`` skipped."""
+    seen: dict[str, None] = {}
+    for anchor in tree.iterfind(".//a[@href]"):
+        if "nofollow" in (anchor.get("rel") or "").lower().split():
+            continue
+        href = anchor.get("href", "").strip()
+        if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
+            continue
+        try:
+            seen.setdefault(normalize_url(urljoin(base, href)), None)
+        except (URLFailure, ValueError):
+            continue
+    return tuple(seen)
+
+
+def extract_page(page: FetchedPage, *, min_words: int = 1) -> Document | Failure:
+    """Extract one page; a page without usable text is a :class:`Failure` with its reason."""
+    try:
+        return _extract(page, min_words=min_words)
+    except URLFailure as exc:
+        return Failure.from_error(page.url, exc)
+    except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
+        return Failure.from_error(
+            page.url, ExtractFailed(f"{type(exc).__name__} while extracting: {exc}")
+        )
+
+
+def _extract(page: FetchedPage, *, min_words: int) -> Document:
+    if not page.html.strip():
+        raise NoContent("empty body")
+    tree = load_html(page.html)
+    if tree is None:
+        raise NoContent("the body is not parseable HTML")
+    base = _base_url(tree, page.final_url)
+    links = out_links(tree, base)
+    canonical = _canonical(tree, base)
+    declared_language = _declared_language(tree)
+
+    result = trafilatura.bare_extraction(
+        tree,
+        url=page.final_url,
+        with_metadata=True,
+        include_comments=False,
+        include_tables=True,
+    )
+    text = (getattr(result, "text", None) or "").strip() if result is not None else ""
+    if not text:
+        raise NoContent("no main text found")
+    words = count_words(text)
+    if words < min_words:
+        raise NoContent(f"{words} words, fewer than the minimum {min_words}")
+    language, language_score = detect_language(text, declared_language)
+    return Document(
+        url=page.url,
+        final_url=page.final_url,
+        status_code=page.status_code,
+        fetched_at=page.fetched_at,
+        text=text,
+        content_hash=content_hash(text),
+        word_count=words,
+        title=getattr(result, "title", None) or None,
+        author=getattr(result, "author", None) or None,
+        date=getattr(result, "date", None) or None,
+        language=language,
+        language_score=language_score,
+        description=getattr(result, "description", None) or None,
+        canonical_url=canonical,
+        site_name=getattr(result, "sitename", None) or None,
+        encoding=page.encoding,
+        out_links=links,
+    )
+
+
+def extract_pages(pages: list[FetchedPage], min_words: int) -> list[Document | Failure]:
+    """Extract several pages (the unit of work sent to an extraction process)."""
+    return [extract_page(page, min_words=min_words) for page in pages]

@@ -1,0 +1,211 @@
+"""Fetching a batch of URLs: bounded concurrency, limits, and one outcome per URL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from types import TracebackType
+from urllib.parse import urljoin
+
+import httpx
+
+from quarrycore.charset import decode_html
+from quarrycore.exceptions import (
+    FetchConnectionError,
+    FetchTimeout,
+    HTTPStatus,
+    InvalidURL,
+    NotHTML,
+    TooLarge,
+    TooManyRedirects,
+    URLFailure,
+)
+from quarrycore.records import Batch, CrawlOutput, Failure, FetchedPage
+from quarrycore.settings import HTML_CONTENT_TYPES, QuarrySettings
+from quarrycore.urls import host_of, normalize_url
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_SNIFF_BYTES = 1024
+
+
+def retry_delay(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
+    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+def looks_like_html(head: bytes) -> bool:
+    """Sniff a body without a usable Content-Type: markup, and no NUL bytes."""
+    if b"\x00" in head:
+        return False
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<!--"))
+
+
+def classify_content_type(header: str | None, head: bytes) -> str:
+    """Return the media type if the response is HTML; raise :class:`NotHTML` otherwise."""
+    media_type = (header or "").split(";", 1)[0].strip().lower()
+    if media_type in HTML_CONTENT_TYPES:
+        if b"\x00" in head:
+            raise NotHTML(f"declared {media_type} but the body is binary")
+        return media_type
+    if media_type in ("", "application/octet-stream", "text/plain") and looks_like_html(head):
+        return "text/html"
+    raise NotHTML(f"content type {media_type or '(none)'} is not HTML")
+
+
+class Fetcher:
+    """An HTTP client for one run: shared connection pool and concurrency limits."""
+
+    def __init__(
+        self, settings: QuarrySettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        self._settings = settings
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout,
+            read=settings.read_timeout,
+            write=settings.read_timeout,
+            pool=None,  # waiting for a pooled connection is bounded by our semaphores
+        )
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            limits=httpx.Limits(
+                max_connections=settings.concurrency,
+                max_keepalive_connections=settings.concurrency,
+            ),
+            headers={"User-Agent": settings.user_agent, "Accept": "text/html,*/*;q=0.5"},
+            follow_redirects=False,  # followed by hand so each hop is validated
+            transport=transport,
+            trust_env=False,
+        )
+        self._slots = asyncio.Semaphore(settings.concurrency)
+        self._host_slots: dict[str, asyncio.Semaphore] = {}
+
+    async def __aenter__(self) -> Fetcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def fetch_batch(self, batch: Batch) -> CrawlOutput:
+        outcomes = await asyncio.gather(*(self.fetch(url) for url in batch.urls))
+        output = CrawlOutput(batch=batch)
+        for outcome in outcomes:
+            if isinstance(outcome, FetchedPage):
+                output.pages.append(outcome)
+            else:
+                output.failures.append(outcome)
+        return output
+
+    async def fetch(self, url: str) -> FetchedPage | Failure:
+        """Fetch one URL, retrying transient failures with backoff; never raises for
+        a failure of the URL itself."""
+        settings = self._settings
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async with asyncio.timeout(settings.fetch_deadline):
+                    page = await self._fetch_once(url)
+            except TimeoutError:
+                error: URLFailure = FetchTimeout(
+                    f"no complete response within {settings.fetch_deadline:g} s"
+                )
+            except URLFailure as exc:
+                error = exc
+            else:
+                return page if attempt == 1 else replace(page, attempts=attempt)
+            if not error.retryable or attempt > settings.fetch_retries:
+                return Failure.from_error(url, error, attempts=attempt)
+            # Sleep outside the concurrency slots so a waiting retry blocks nobody.
+            await asyncio.sleep(
+                retry_delay(
+                    attempt, base=settings.fetch_backoff_base, cap=settings.fetch_backoff_max
+                )
+            )
+
+    def _host_slot(self, url: str) -> asyncio.Semaphore:
+        host = host_of(url)
+        slot = self._host_slots.get(host)
+        if slot is None:
+            slot = self._host_slots[host] = asyncio.Semaphore(self._settings.per_host_concurrency)
+        return slot
+
+    async def _fetch_once(self, url: str) -> FetchedPage:
+        current = url
+        for _hop in range(self._settings.max_redirects + 1):
+            async with self._slots, self._host_slot(current):
+                location = await self._request(url, current)
+            if isinstance(location, FetchedPage):
+                return location
+            current = location
+        raise TooManyRedirects(f"more than {self._settings.max_redirects} redirects")
+
+    async def _request(self, url: str, current: str) -> FetchedPage | str:
+        """One HTTP exchange: the page, or the next URL of a redirect."""
+        try:
+            async with self._client.stream("GET", current) as response:
+                status = response.status_code
+                if status in _REDIRECT_CODES and "location" in response.headers:
+                    target = urljoin(current, response.headers["location"])
+                    return normalize_url(target)
+                if not 200 <= status < 300:
+                    raise HTTPStatus(f"HTTP {status} from {current}", status_code=status)
+                body = await self._read_limited(response)
+                content_type = classify_content_type(
+                    response.headers.get("content-type"), body[:_SNIFF_BYTES]
+                )
+                text, encoding = decode_html(body, response.headers.get("content-type"))
+                return FetchedPage(
+                    url=url,
+                    final_url=current,
+                    status_code=status,
+                    content_type=content_type,
+                    html=text,
+                    encoding=encoding,
+                    fetched_at=datetime.now(UTC),
+                )
+        except InvalidURL as exc:
+            raise InvalidURL(f"redirect to an invalid URL: {exc.message}") from exc
+        except httpx.TimeoutException as exc:
+            raise FetchTimeout(f"{type(exc).__name__} fetching {current}") from exc
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise InvalidURL(f"cannot fetch {current}: {exc}") from exc
+        except httpx.DecodingError as exc:
+            raise FetchConnectionError(f"undecodable response body from {current}: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise FetchConnectionError(f"{type(exc).__name__} fetching {current}: {exc}") from exc
+
+    async def _read_limited(self, response: httpx.Response) -> bytes:
+        limit = self._settings.max_body_bytes
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise TooLarge(f"Content-Length {declared} exceeds {limit} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        # aiter_bytes yields decompressed bytes, so a compression bomb is cut here too.
+        async for chunk in response.aiter_bytes():
+            if not chunks:
+                # Refuse binary early rather than download megabytes of it.
+                classify_content_type(response.headers.get("content-type"), chunk[:_SNIFF_BYTES])
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"body exceeds {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+async def fetch_urls(settings: QuarrySettings, urls: Sequence[str]) -> list[FetchedPage | Failure]:
+    """Fetch a few URLs with a client of their own (for scripts and tests)."""
+    async with Fetcher(settings) as fetcher:
+        return list(await asyncio.gather(*(fetcher.fetch(url) for url in urls)))

@@ -1,0 +1,66 @@
+"""The typed result of a crawl run, and the summary shown to people."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from quarrycore.store import JobCounts
+
+JobState = Literal["completed", "interrupted", "failed"]
+
+
+class CrawlResult(BaseModel):
+    """What ``quarry_crawl(...)`` returns: counts are the store's, for the whole job."""
+
+    job_id: str
+    state: JobState = Field(description="completed: no URL of the job is pending.")
+    processed_count: int = Field(ge=0, description="URLs done: stored + failed.")
+    stored_count: int = Field(ge=0)
+    failed_count: int = Field(ge=0)
+    pending_count: int = Field(ge=0)
+    failures_by_type: dict[str, int] = Field(default_factory=dict, description="stage/ErrorType")
+    duration_s: float = Field(ge=0, description="Wall time of this run.")
+    processed_this_run: int = Field(ge=0)
+    pages_per_minute: float = Field(ge=0, description="URLs done per minute in this run.")
+    flow_run_id: str | None = None
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: JobCounts,
+        *,
+        duration_s: float,
+        processed_before: int,
+        flow_run_id: str | None,
+    ) -> CrawlResult:
+        this_run = max(0, counts.processed - processed_before)
+        return cls(
+            job_id=counts.job_id,
+            state="completed" if counts.pending == 0 else "interrupted",
+            processed_count=counts.processed,
+            stored_count=counts.stored,
+            failed_count=counts.failed,
+            pending_count=counts.pending,
+            failures_by_type=counts.failures_by_type,
+            duration_s=round(duration_s, 3),
+            processed_this_run=this_run,
+            pages_per_minute=round(this_run / duration_s * 60, 1) if duration_s > 0 else 0.0,
+            flow_run_id=flow_run_id,
+        )
+
+    def summary_rows(self) -> list[dict[str, str | int | float]]:
+        rows: list[dict[str, str | int | float]] = [
+            {"metric": "state", "value": self.state},
+            {"metric": "stored", "value": self.stored_count},
+            {"metric": "failed", "value": self.failed_count},
+            {"metric": "pending", "value": self.pending_count},
+            {"metric": "processed this run", "value": self.processed_this_run},
+            {"metric": "duration (s)", "value": self.duration_s},
+            {"metric": "pages/minute", "value": self.pages_per_minute},
+        ]
+        rows += [
+            {"metric": f"failed: {k}", "value": v} for k, v in sorted(self.failures_by_type.items())
+        ]
+        return rows

@@ -1,0 +1,74 @@
+"""Tables of the document store.
+
+``job_urls`` is the per-job frontier and completion record: a URL is ``pending`` until
+the transaction that stores its document (or its failure) marks it done. Rows are
+keyed by a hash of the URL so that long URLs fit every database's index limits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+PENDING, STORED, FAILED = "pending", "stored", "failed"
+
+
+def url_key(url: str) -> str:
+    return hashlib.sha1(url.encode("utf-8")).hexdigest()
+
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("settings", sa.JSON, nullable=False),
+)
+
+job_urls = sa.Table(
+    "job_urls",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("url_key", sa.String(40), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("stage", sa.String(16)),
+    sa.Column("error_type", sa.String(64)),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
+)
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("url_key", sa.String(40), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("final_url", sa.Text, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("fetched_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False, index=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("word_count", sa.Integer, nullable=False),
+    sa.Column("title", sa.Text),
+    sa.Column("author", sa.Text),
+    sa.Column("date", sa.String(32)),
+    sa.Column("language", sa.String(16)),
+    sa.Column("language_score", sa.Float),
+    sa.Column("description", sa.Text),
+    sa.Column("canonical_url", sa.Text),
+    sa.Column("site_name", sa.Text),
+    sa.Column("encoding", sa.String(32)),
+    sa.Column("out_links", sa.JSON, nullable=False),
+)
+
+DOCUMENT_FIELDS: tuple[str, ...] = tuple(
+    c.name for c in documents.columns if c.name not in ("job_id", "url_key")
+)

@@ -1,0 +1,87 @@
+"""Every knob of the pipeline in one typed model.
+
+Each field is read from the environment as ``QUARRY_<NAME>`` (``QUARRY_BATCH_SIZE=50``),
+and the command line and flow parameters override them. Limits and retry policy live
+here as data, not as literals in the code that uses them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# 408/429 and every 5xx are worth another try; any other status is the server's answer.
+TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, *range(500, 600)})
+
+HTML_CONTENT_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+xml"})
+
+
+class QuarrySettings(BaseSettings):
+    """Settings of one pipeline run; see the README for the table of defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="QUARRY_", extra="ignore", frozen=True)
+
+    # Where things live.
+    database_url: str = Field(
+        "sqlite:///quarry.db", description="SQLAlchemy URL of the document store."
+    )
+    dead_letter_url: str = Field(
+        "sqlite:///dead_letter.db", description="SQLAlchemy URL of the dead-letter database."
+    )
+    data_dir: Path = Field(
+        Path(".quarry"), description="Directory for Prefect task results and local state."
+    )
+    checkpoint_dir: Path = Field(Path("checkpoints"), description="Checkpoint file directory.")
+    checkpoint_interval: float = Field(60.0, gt=0, description="Seconds between checkpoints.")
+
+    # Batching and concurrency.
+    # 100 URLs a task: a task run costs ~7-11 ms client-side and the default server records
+    # ~12 task runs/s (../shared/DESIGN.md); at ~8,000 pages/min a 100-URL batch takes
+    # ~0.75 s, so the 3 task runs per batch cost < 5 % and 10k URLs make 300 task runs.
+    batch_size: int = Field(100, gt=0, le=10_000, description="URLs per task run.")
+    concurrency: int = Field(32, gt=0, le=1024, description="Requests in flight, all hosts.")
+    per_host_concurrency: int = Field(8, gt=0, le=256, description="Requests in flight a host.")
+
+    # HTTP limits.
+    user_agent: str = Field(
+        "QuarryCore/0.1 (+https://example.invalid/quarrycore; crawler contact)",
+        description="User-Agent header sent with every request.",
+    )
+    connect_timeout: float = Field(10.0, gt=0, description="Seconds to open a connection.")
+    read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for each read.")
+    max_redirects: int = Field(10, ge=0, le=50, description="Redirect hops followed.")
+    fetch_deadline: float = Field(
+        120.0, gt=0, description="Seconds one URL may take in all, redirects included."
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, gt=0, description="Body size (decompressed) past which a page is cut."
+    )
+
+    # Retries of one URL inside a batch (the batch is never thrown away for one URL).
+    fetch_retries: int = Field(2, ge=0, le=20, description="Extra tries for a transient failure.")
+    fetch_backoff_base: float = Field(0.5, ge=0, description="First per-URL retry delay (s).")
+    fetch_backoff_max: float = Field(30.0, ge=0, description="Cap on a per-URL retry delay (s).")
+
+    # Retries of a whole task run by Prefect, on transient errors only.
+    task_retries: int = Field(2, ge=0, le=10, description="Prefect retries of a failed task.")
+    task_retry_delay: float = Field(2.0, ge=0, description="First Prefect retry delay (s).")
+    task_retry_jitter: float = Field(0.5, ge=0, description="Prefect retry jitter factor.")
+
+    # Extraction.
+    extract_workers: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1),
+        ge=0,
+        description="Extraction processes; 0 extracts in a thread of the flow process.",
+    )
+    min_words: int = Field(1, ge=0, description="Pages with fewer extracted words are dropped.")
+
+    persist_results: bool = Field(
+        True, description="Persist Prefect task results under data_dir/results."
+    )
+
+    @property
+    def result_dir(self) -> Path:
+        return self.data_dir / "results"

@@ -1,0 +1,283 @@
+"""The document store: documents and the per-job record of which URLs are done.
+
+It is the commit point of the pipeline. A batch's documents and the states of its
+URLs are written in one transaction, so a crash leaves a URL either pending (to be
+fetched again) or done, never half-stored. Everything else (counts, progress,
+checkpoints) is read from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from quarrycore.db import make_engine, upsert
+from quarrycore.records import Document, Failure
+from quarrycore.schema import (
+    DOCUMENT_FIELDS,
+    FAILED,
+    PENDING,
+    STORED,
+    documents,
+    job_urls,
+    jobs,
+    metadata,
+    url_key,
+)
+
+_INSERT_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """Where a job stands, as the store knows it."""
+
+    job_id: str
+    pending: int = 0
+    stored: int = 0
+    failed: int = 0
+    failures_by_type: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.stored + self.failed
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.processed
+
+
+class DocumentStore:
+    """Owns the ``jobs``, ``job_urls`` and ``documents`` tables of one database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs -------------------------------------------------------------------------
+    def job_exists(self, job_id: str) -> bool:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first()
+        return row is not None
+
+    def start_job(self, job_id: str, settings: dict[str, Any]) -> None:
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            upsert(
+                conn,
+                jobs,
+                [
+                    {
+                        "job_id": job_id,
+                        "status": "running",
+                        "created_at": now,
+                        "updated_at": now,
+                        "settings": settings,
+                    }
+                ],
+                keys=["job_id"],
+                update=["status", "updated_at"],
+            )
+
+    def set_job_status(self, job_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                jobs.update()
+                .where(jobs.c.job_id == job_id)
+                .values(status=status, updated_at=datetime.now(UTC))
+            )
+
+    def job_status(self, job_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(jobs.c.status).where(jobs.c.job_id == job_id)
+            ).scalar_one_or_none()
+
+    def job_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(jobs.c.job_id).order_by(jobs.c.created_at)).scalars()
+            )
+
+    # -- the frontier -----------------------------------------------------------------
+    def add_urls(self, job_id: str, urls: Iterable[str], *, invalid: Sequence[Failure] = ()) -> int:
+        """Register URLs as pending for the job, in order, and invalid inputs as failed at
+        stage ``validate``; URLs the job already has keep their state. Returns the number
+        of URLs new to the job."""
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            seq = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.max(job_urls.c.seq), 0)).where(
+                    job_urls.c.job_id == job_id
+                )
+            ).scalar_one()
+            before = self._count(conn, job_id)
+            chunk: list[dict[str, Any]] = []
+            for url, failure in _chain_entries(urls, invalid):
+                seq += 1
+                chunk.append(
+                    {
+                        "job_id": job_id,
+                        "url_key": url_key(url),
+                        "url": url,
+                        "seq": seq,
+                        "state": PENDING if failure is None else FAILED,
+                        "stage": None if failure is None else failure.stage,
+                        "error_type": None if failure is None else failure.error_type,
+                        "updated_at": now,
+                    }
+                )
+                if len(chunk) >= _INSERT_CHUNK:
+                    upsert(conn, job_urls, chunk, keys=["job_id", "url_key"])
+                    chunk = []
+            upsert(conn, job_urls, chunk, keys=["job_id", "url_key"])
+            return self._count(conn, job_id) - before
+
+    @staticmethod
+    def _count(conn: sa.Connection, job_id: str) -> int:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).select_from(job_urls).where(job_urls.c.job_id == job_id)
+            ).scalar_one()
+        )
+
+    def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:
+        """Pending URLs in registration order, a batch at a time (keyset pagination, so
+        URLs committed meanwhile do not shift the pages)."""
+        last_seq = 0
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(job_urls.c.url, job_urls.c.seq)
+                    .where(
+                        job_urls.c.job_id == job_id,
+                        job_urls.c.state == PENDING,
+                        job_urls.c.seq > last_seq,
+                    )
+                    .order_by(job_urls.c.seq)
+                    .limit(batch_size)
+                ).all()
+            if not rows:
+                return
+            last_seq = rows[-1].seq
+            yield [row.url for row in rows]
+
+    # -- the commit point -------------------------------------------------------------
+    def commit_batch(
+        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+    ) -> None:
+        """Store documents and mark their URLs stored, and failures failed, atomically."""
+        now = datetime.now(UTC)
+        doc_rows = [_document_row(job_id, doc, now) for doc in docs]
+        mark = (
+            job_urls.update()
+            .where(
+                job_urls.c.job_id == sa.bindparam("b_job"),
+                job_urls.c.url_key == sa.bindparam("b_key"),
+            )
+            .values(
+                state=sa.bindparam("b_state"),
+                stage=sa.bindparam("b_stage"),
+                error_type=sa.bindparam("b_error"),
+                updated_at=now,
+            )
+        )
+        marks = [
+            {
+                "b_job": job_id,
+                "b_key": url_key(d.url),
+                "b_state": STORED,
+                "b_stage": None,
+                "b_error": None,
+            }
+            for d in docs
+        ]
+        marks += [
+            {
+                "b_job": job_id,
+                "b_key": url_key(f.url),
+                "b_state": FAILED,
+                "b_stage": f.stage,
+                "b_error": f.error_type,
+            }
+            for f in failures
+        ]
+        with self.engine.begin() as conn:
+            upsert(
+                conn, documents, doc_rows, keys=["job_id", "url_key"], update=list(DOCUMENT_FIELDS)
+            )
+            if marks:
+                conn.execute(mark, marks)
+
+    # -- reading ----------------------------------------------------------------------
+    def counts(self, job_id: str) -> JobCounts:
+        with self.engine.connect() as conn:
+            by_state = dict(
+                conn.execute(
+                    sa.select(job_urls.c.state, sa.func.count())
+                    .where(job_urls.c.job_id == job_id)
+                    .group_by(job_urls.c.state)
+                )
+                .tuples()
+                .all()
+            )
+            by_type = (
+                conn.execute(
+                    sa.select(job_urls.c.stage, job_urls.c.error_type, sa.func.count())
+                    .where(job_urls.c.job_id == job_id, job_urls.c.state == FAILED)
+                    .group_by(job_urls.c.stage, job_urls.c.error_type)
+                )
+                .tuples()
+                .all()
+            )
+        return JobCounts(
+            job_id=job_id,
+            pending=by_state.get(PENDING, 0),
+            stored=by_state.get(STORED, 0),
+            failed=by_state.get(FAILED, 0),
+            failures_by_type={f"{stage}/{etype}": n for stage, etype, n in by_type},
+        )
+
+    def url_states(self, job_id: str) -> dict[str, tuple[str, str | None]]:
+        """Every URL of the job with its state and error type (for tests and tools)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(job_urls.c.url, job_urls.c.state, job_urls.c.error_type).where(
+                    job_urls.c.job_id == job_id
+                )
+            ).all()
+        return {row.url: (row.state, row.error_type) for row in rows}
+
+    def iter_documents(self, job_id: str | None = None) -> Iterator[dict[str, Any]]:
+        query = sa.select(documents).order_by(
+            documents.c.job_id, documents.c.stored_at, documents.c.url_key
+        )
+        if job_id is not None:
+            query = query.where(documents.c.job_id == job_id)
+        with self.engine.connect() as conn:
+            for row in conn.execution_options(yield_per=1000).execute(query).mappings():
+                yield dict(row)
+
+
+def _document_row(job_id: str, doc: Document, now: datetime) -> dict[str, Any]:
+    row = asdict(doc)
+    row["out_links"] = list(doc.out_links)
+    row.update(job_id=job_id, url_key=url_key(doc.url), stored_at=now)
+    return row
+
+
+def _chain_entries(
+    urls: Iterable[str], invalid: Sequence[Failure]
+) -> Iterator[tuple[str, Failure | None]]:
+    for url in urls:
+        yield url, None
+    for failure in invalid:
+        yield failure.url, failure

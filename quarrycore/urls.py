@@ -1,0 +1,69 @@
+"""Validating and normalising input URLs, so each page has one spelling per job."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url
+
+from quarrycore.exceptions import ConfigError, InvalidURL
+
+ALLOWED_SCHEMES = frozenset({"http", "https"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
+MAX_URL_LENGTH = 8192
+
+
+def normalize_url(raw: str) -> str:
+    """Return the canonical form of ``raw``: lower-case scheme and host, no default port,
+    no fragment, sorted query, percent-encoding normalised. Raise :class:`InvalidURL`."""
+    candidate = raw.strip()
+    if not candidate:
+        raise InvalidURL("empty URL")
+    if len(candidate) > MAX_URL_LENGTH:
+        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
+    try:
+        parts = urlsplit(candidate)
+        scheme = parts.scheme.lower()
+        if scheme not in ALLOWED_SCHEMES:
+            raise InvalidURL(f"scheme {parts.scheme or '(none)'!r} is not http or https")
+        host = parts.hostname
+        if not host or any(ch.isspace() for ch in host):
+            raise InvalidURL(f"no valid host in {candidate!r}")
+        port = parts.port  # raises ValueError when out of range or not a number
+        canonical = canonicalize_url(candidate, keep_fragments=False)
+    except InvalidURL:
+        raise
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidURL(f"malformed URL {candidate!r}: {exc}") from exc
+    parts = urlsplit(canonical)
+    netloc = parts.netloc
+    if port is not None and DEFAULT_PORTS.get(scheme) == port:
+        netloc = netloc.rsplit(":", 1)[0]
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def host_of(url: str) -> str:
+    """The ``host[:port]`` a URL is fetched from: the unit of per-host politeness."""
+    return urlsplit(url).netloc
+
+
+def read_urls_file(path: str | Path) -> Iterator[str]:
+    """Yield the URLs of a text file, one a line; blank lines and ``#`` comments skipped."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"URL file not found: {file}")
+    with file.open(encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            stripped = line.strip()
+            if stripped and not stripped.startswith("#"):
+                yield stripped
+
+
+def gather_inputs(urls: Iterable[str] | None, urls_file: str | Path | None) -> list[str]:
+    """The URLs given on the command line or as a parameter, then those of the file."""
+    collected = list(urls or ())
+    if urls_file:
+        collected.extend(read_urls_file(urls_file))
+    return collected

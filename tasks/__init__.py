@@ -1,0 +1,1 @@
+"""Prefect tasks of the crawl flow: thin wrappers around quarrycore's plain functions."""
