@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import socket
 import struct
+import sys
 import threading
 import time
 from collections import Counter
@@ -26,6 +27,7 @@ class Response:
     headers: Mapping[str, str] = field(default_factory=lambda: {"Content-Type": "text/html"})
     delay: float = 0.0  # seconds before answering
     reset: bool = False  # drop the connection without an answer
+    close_delimited: bool = False  # no Content-Length: the body ends when the connection does
 
 
 Handler = Callable[[int], Response]  # called with how many times the path was asked for
@@ -37,6 +39,12 @@ class _Server(ThreadingHTTPServer):
     # http.server's default backlog of 5 drops connections under concurrency.
     request_queue_size = 512
     allow_reuse_address = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            return  # a client that hung up (a cut-off download, a reset test) is normal here
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class SiteServer:
@@ -123,7 +131,10 @@ class SiteServer:
                 headers = {k.lower(): v for k, v in response.headers.items()}
                 for name, value in response.headers.items():
                     self.send_header(name, value)
-                if "content-length" not in headers:
+                if response.close_delimited:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                elif "content-length" not in headers:
                     self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 try:

@@ -1,0 +1,207 @@
+"""The ``quarry`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quarrycore.db import make_engine
+from quarrycore.exceptions import NoURLsError, QuarryError
+from quarrycore.jobs import new_job_id, validate_job_id
+from quarrycore.settings import QuarrySettings
+from quarrycore.urls import gather_inputs
+
+app = typer.Typer(
+    help="QuarryCore: turn URLs into clean documents in a database.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+
+DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store.")]
+JobOption = Annotated[str | None, typer.Option("--job-id", help="Job id.")]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(**overrides: Any) -> QuarrySettings:
+    try:
+        return QuarrySettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValueError as exc:
+        raise _fail(f"invalid setting: {exc}") from exc
+
+
+@app.command()
+def crawl(
+    urls: Annotated[list[str] | None, typer.Argument(help="URLs to crawl.")] = None,
+    urls_file: Annotated[
+        Path | None, typer.Option("--urls-file", help="File, a URL a line.")
+    ] = None,
+    job_id: JobOption = None,
+    db: DbOption = None,
+    batch_size: Annotated[int | None, typer.Option(help="URLs per task run.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Requests in flight.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
+) -> None:
+    """Crawl URLs, extract their text and store it; run again with --job-id to continue."""
+    settings = _settings(database_url=db, batch_size=batch_size, concurrency=concurrency)
+    try:
+        job = validate_job_id(job_id) if job_id else new_job_id()
+        make_engine(settings.database_url).dispose()  # a malformed URL fails here, fast
+        raw = gather_inputs(urls, urls_file)
+        if not raw and not job_id:
+            raise NoURLsError("no URLs given: pass URLs, --urls-file, or --job-id of a job")
+    except QuarryError as exc:
+        raise _fail(str(exc)) from exc
+
+    from flows.crawl import quarry_crawl  # imports Prefect (~1.5 s): only when crawling
+
+    console.print(f"job [bold]{job}[/bold] → {settings.database_url}")
+    try:
+        if progress and sys.stderr.isatty():
+            from quarrycore.progress import StoreProgress
+
+            with StoreProgress(settings.database_url, job):
+                result = asyncio.run(_crawl(quarry_crawl, raw, job, settings))
+        else:
+            result = asyncio.run(_crawl(quarry_crawl, raw, job, settings))
+    except QuarryError as exc:
+        raise _fail(str(exc)) from exc
+    _print_summary(result.summary_rows(), title=f"job {job}")
+    if result.state != "completed":
+        raise _fail(f"job {job} {result.state}; continue it with: quarry crawl --job-id {job}", 1)
+
+
+async def _crawl(flow: Any, raw: list[str], job: str, settings: QuarrySettings) -> Any:
+    return await flow(
+        urls=raw,
+        job_id=job,
+        database_url=settings.database_url,
+        batch_size=settings.batch_size,
+        concurrency=settings.concurrency,
+    )
+
+
+@app.command()
+def status(
+    job_id: JobOption = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Counts of a job (or of every job) as the store has them."""
+    from quarrycore.store import DocumentStore
+
+    settings = _settings(database_url=db)
+    try:
+        store = DocumentStore(settings.database_url)
+    except QuarryError as exc:
+        raise _fail(str(exc)) from exc
+    job_ids = [job_id] if job_id else store.job_ids()
+    if job_id and not store.job_exists(job_id):
+        raise _fail(f"no job {job_id!r} in {settings.database_url}")
+    report = []
+    for job in job_ids:
+        counts = store.counts(job)
+        report.append(
+            {
+                "job_id": job,
+                "status": store.job_status(job),
+                "stored": counts.stored,
+                "failed": counts.failed,
+                "pending": counts.pending,
+                "failures_by_type": counts.failures_by_type,
+            }
+        )
+    store.close()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    table = Table("job", "status", "stored", "failed", "pending", "failures by stage/type")
+    for row in report:
+        failures = ", ".join(f"{k}: {v}" for k, v in sorted(row["failures_by_type"].items()))
+        table.add_row(
+            row["job_id"],
+            str(row["status"]),
+            str(row["stored"]),
+            str(row["failed"]),
+            str(row["pending"]),
+            failures or "-",
+        )
+    console.print(table)
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
+    job_id: JobOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write stored documents as JSONL or Parquet (text, id, url, date, language, ...)."""
+    from quarrycore.export import export_documents
+    from quarrycore.store import DocumentStore
+
+    if fmt not in ("jsonl", "parquet"):
+        raise _fail(f"unknown format {fmt!r}: use jsonl or parquet")
+    settings = _settings(database_url=db)
+    try:
+        store = DocumentStore(settings.database_url)
+        if job_id and not store.job_exists(job_id):
+            raise _fail(f"no job {job_id!r} in {settings.database_url}")
+        count = export_documents(store, out, fmt=fmt, job_id=job_id)  # type: ignore[arg-type]
+    except QuarryError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"wrote {count} documents to {out}")
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    job_id: JobOption = None,
+    port: Annotated[int, typer.Option(help="Port of the sample site (0: any free one).")] = 0,
+) -> None:
+    """Serve the shipped sample site on 127.0.0.1 and crawl every page of it."""
+    from quarrycore.devserver import SiteServer, sample_site_routes
+
+    with SiteServer(sample_site_routes(), port=port) as server:
+        urls = [server.url(path) for path in server.routes if path.startswith("/articles/")]
+        console.print(f"sample site: {server.url('/')} ({len(urls)} articles)")
+        crawl(urls=urls, job_id=job_id or new_job_id(), db=db)
+
+
+@app.command("serve-sample")
+def serve_sample(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765) -> None:
+    """Serve the sample site until interrupted, to try `quarry crawl` on real URLs."""
+    import threading
+
+    from quarrycore.devserver import SiteServer, sample_site_routes
+
+    with SiteServer(sample_site_routes(), port=port) as server:
+        console.print(f"serving {server.url('/')} — Ctrl-C to stop")
+        for path in server.routes:
+            if path.startswith("/articles/"):
+                typer.echo(server.url(path))
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()
+
+
+def _print_summary(rows: list[dict[str, str | int | float]], *, title: str) -> None:
+    table = Table("metric", "value", title=title)
+    for row in rows:
+        table.add_row(str(row["metric"]), str(row["value"]))
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,42 @@
+"""End-to-end fixtures: a Prefect test server for the session, the local sites."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from quarrycore.devserver import Response, SiteServer
+from tests.sites import trouble_routes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=90):
+        yield
+
+
+@pytest.fixture
+def article_routes(benchmark_pages: dict[str, tuple[bytes, str]]) -> dict[str, Response]:
+    """Twenty real article pages at /articles/<name>.html."""
+    names = sorted(benchmark_pages)[:20]
+    return {
+        f"/articles/{name}.html": Response(
+            200, benchmark_pages[name][0], {"Content-Type": "text/html; charset=utf-8"}
+        )
+        for name in names
+    }
+
+
+@pytest.fixture
+def trouble_site(article_routes: dict[str, Response]) -> Iterator[SiteServer]:
+    article = next(iter(article_routes.values())).body
+    routes = {**article_routes, **trouble_routes(article, slow_seconds=3.0)}
+    with SiteServer(routes) as server:
+        for path, route in routes.items():
+            if isinstance(route, Response) and "{port}" in route.headers.get("Location", ""):
+                location = route.headers["Location"].format(port=server.port)
+                server.routes[path] = Response(route.status, route.body, {"Location": location})
+        yield server

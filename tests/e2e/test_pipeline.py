@@ -1,0 +1,105 @@
+"""The crawl flow end to end: a real HTTP server, real pages, a real SQLite store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flows.crawl import quarry_crawl
+from quarrycore.devserver import SiteServer
+from quarrycore.results import CrawlResult
+from quarrycore.store import DocumentStore
+from tests.sites import BODY_LIMIT, EXPECTED_OUTCOMES, LATIN1_TEXT
+
+FAST_OPTIONS: dict[str, Any] = {
+    "read_timeout": 1.0,
+    "connect_timeout": 2.0,
+    "fetch_retries": 2,
+    "fetch_backoff_base": 0.05,
+    "fetch_backoff_max": 0.2,
+    "max_body_bytes": BODY_LIMIT,
+    "max_redirects": 5,
+    "extract_workers": 2,
+}
+
+
+def _urls(site: SiteServer) -> list[str]:
+    articles = [site.url(p) for p in site.routes if p.startswith("/articles/")]
+    return articles + [site.url(p) for p in EXPECTED_OUTCOMES]
+
+
+async def _crawl(site: SiteServer, db: str, job_id: str, tmp_path: Path) -> CrawlResult:
+    result: CrawlResult = await quarry_crawl(
+        urls=[*_urls(site), "http://exa mple.com/", "ftp://127.0.0.1/file"],
+        job_id=job_id,
+        database_url=db,
+        batch_size=8,
+        concurrency=16,
+        options={**FAST_OPTIONS, "data_dir": str(tmp_path / "data")},
+    )
+    return result
+
+
+async def test_every_url_ends_with_its_exact_outcome(trouble_site: SiteServer, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = await _crawl(trouble_site, db, "e2e-outcomes", tmp_path)
+
+    articles = [p for p in trouble_site.routes if p.startswith("/articles/")]
+    expected = {trouble_site.url(p): ("stored", None) for p in articles}
+    expected |= {trouble_site.url(p): outcome for p, outcome in EXPECTED_OUTCOMES.items()}
+    expected |= {"http://exa mple.com/": ("failed", "InvalidURL"),
+                 "ftp://127.0.0.1/file": ("failed", "InvalidURL")}
+
+    store = DocumentStore(db)
+    assert store.url_states("e2e-outcomes") == expected
+    stored = {u for u, (state, _) in expected.items() if state == "stored"}
+    assert result.state == "completed"
+    assert result.stored_count == len(stored)
+    assert result.failed_count == len(expected) - len(stored)
+    assert result.processed_count == len(expected)
+    assert result.pending_count == 0
+    assert result.failures_by_type["validate/InvalidURL"] == 2
+    assert result.failures_by_type["crawl/HTTPStatus"] == 2
+
+    docs = {d["url"]: d for d in store.iter_documents("e2e-outcomes")}
+    assert set(docs) == stored
+    # The flaky page was asked for three times: two 500s, then the page.
+    assert trouble_site.count("/flaky") == 3
+    # A permanent 404 is not retried; a 503 is retried fetch_retries times.
+    assert trouble_site.count("/missing") == 1
+    assert trouble_site.count("/always-500") == 1 + FAST_OPTIONS["fetch_retries"]
+    redirected = docs[trouble_site.url("/redirect/1")]
+    assert redirected["final_url"] == trouble_site.url("/ok-after-redirects")
+    latin1 = docs[trouble_site.url("/latin1")]
+    assert LATIN1_TEXT[:40] in latin1["text"]
+    assert latin1["encoding"] == "cp1252"  # iso-8859-1 is decoded as its superset, per WHATWG
+    lying = docs[trouble_site.url("/lying-header")]
+    assert "crème brûlée" in lying["text"]
+    assert latin1["language"] == "fr" and lying["language"] == "fr"
+    for doc in docs.values():
+        assert doc["word_count"] > 0 and len(doc["content_hash"]) == 64 and doc["title"]
+        assert doc["language"] and len(doc["language"]) == 2
+
+
+async def test_second_run_of_a_job_stores_and_fetches_nothing_again(
+    trouble_site: SiteServer, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    first = await _crawl(trouble_site, db, "e2e-rerun", tmp_path)
+    requests_after_first = trouble_site.counts()
+    second = await _crawl(trouble_site, db, "e2e-rerun", tmp_path)
+
+    assert trouble_site.counts() == requests_after_first
+    assert second.processed_this_run == 0
+    assert (second.stored_count, second.failed_count) == (first.stored_count, first.failed_count)
+    store = DocumentStore(db)
+    assert len(list(store.iter_documents("e2e-rerun"))) == first.stored_count
+
+
+async def test_unknown_job_without_urls_is_a_clear_error(tmp_path: Path) -> None:
+    from quarrycore.exceptions import NoURLsError
+
+    with pytest.raises(NoURLsError, match="no URLs given"):
+        await quarry_crawl(urls=[], job_id="nothing", database_url=f"sqlite:///{tmp_path}/x.db")
