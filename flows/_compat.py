@@ -37,6 +37,6 @@ def sync_compatible_flow(
     **options: Any,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], SyncCompatibleFlow[P, R]]:
     def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> SyncCompatibleFlow[P, R]:
-        return SyncCompatibleFlow(fn, **options)  # type: ignore[arg-type]
+        return SyncCompatibleFlow(fn, **options)
 
     return decorate

@@ -23,7 +23,7 @@ def _resolve_encoding(name: str | None) -> str | None:
     if resolved is None:
         return None
     try:
-        return codecs.lookup(resolved).name
+        return str(codecs.lookup(resolved).name)
     except LookupError:
         return None
 
@@ -31,7 +31,7 @@ def _resolve_encoding(name: str | None) -> str | None:
 def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
     """Decode an HTML body; return ``(text, encoding used)``."""
     bom_encoding, bom = read_bom(body)
-    if bom_encoding:
+    if bom_encoding and bom:
         encoding = _resolve_encoding(bom_encoding) or "utf-8"
         return body[len(bom) :].decode(encoding, errors="replace"), encoding
 
@@ -39,11 +39,11 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
         _resolve_encoding(http_content_type_encoding(content_type or "")),
         _resolve_encoding(html_body_declared_encoding(body[:4096])),
     ]
-    for encoding in declared:
-        if encoding is None:
+    for candidate in declared:
+        if candidate is None:
             continue
         try:
-            return body.decode(encoding), encoding
+            return body.decode(candidate), candidate
         except UnicodeDecodeError:
             continue
 

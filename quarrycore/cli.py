@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -110,32 +111,21 @@ def status(
     job_ids = [job_id] if job_id else store.job_ids()
     if job_id and not store.job_exists(job_id):
         raise _fail(f"no job {job_id!r} in {settings.database_url}")
-    report = []
-    for job in job_ids:
-        counts = store.counts(job)
-        report.append(
-            {
-                "job_id": job,
-                "status": store.job_status(job),
-                "stored": counts.stored,
-                "failed": counts.failed,
-                "pending": counts.pending,
-                "failures_by_type": counts.failures_by_type,
-            }
-        )
+    report = [(store.job_status(job), store.counts(job)) for job in job_ids]
     store.close()
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        rows = [{"status": status, **asdict(counts)} for status, counts in report]
+        typer.echo(json.dumps(rows, indent=2))
         return
     table = Table("job", "status", "stored", "failed", "pending", "failures by stage/type")
-    for row in report:
-        failures = ", ".join(f"{k}: {v}" for k, v in sorted(row["failures_by_type"].items()))
+    for status, counts in report:
+        failures = ", ".join(f"{k}: {v}" for k, v in sorted(counts.failures_by_type.items()))
         table.add_row(
-            row["job_id"],
-            str(row["status"]),
-            str(row["stored"]),
-            str(row["failed"]),
-            str(row["pending"]),
+            counts.job_id,
+            str(status),
+            str(counts.stored),
+            str(counts.failed),
+            str(counts.pending),
             failures or "-",
         )
     console.print(table)

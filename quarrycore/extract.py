@@ -57,12 +57,12 @@ def _declared_language(tree: HtmlElement) -> str | None:
     lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     if not lang:
         return None
-    return lang.split("-")[0].strip().lower() or None
+    return str(lang).split("-")[0].strip().lower() or None
 
 
 def _base_url(tree: HtmlElement, page_url: str) -> str:
     for base in tree.iterfind(".//base[@href]"):
-        return urljoin(page_url, base.get("href", "").strip())
+        return urljoin(page_url, str(base.get("href", "")).strip())
     return page_url
 
 

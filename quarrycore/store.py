@@ -220,7 +220,7 @@ class DocumentStore:
     # -- reading ----------------------------------------------------------------------
     def counts(self, job_id: str) -> JobCounts:
         with self.engine.connect() as conn:
-            by_state = dict(
+            by_state: dict[str, int] = dict(
                 conn.execute(
                     sa.select(job_urls.c.state, sa.func.count())
                     .where(job_urls.c.job_id == job_id)

@@ -36,7 +36,10 @@ def load_benchmark(limit: int | None = None) -> dict[str, tuple[bytes, str]]:
     pages: dict[str, tuple[bytes, str]] = {}
     for file in files[:limit]:
         name = file.name.removesuffix(".html.gz")
-        pages[name] = (gzip.decompress(file.read_bytes()), truth.get(name, {}).get("articleBody", ""))
+        pages[name] = (
+            gzip.decompress(file.read_bytes()),
+            truth.get(name, {}).get("articleBody", ""),
+        )
     return pages
 
 

@@ -42,15 +42,19 @@ async def _crawl(site: SiteServer, db: str, job_id: str, tmp_path: Path) -> Craw
     return result
 
 
-async def test_every_url_ends_with_its_exact_outcome(trouble_site: SiteServer, tmp_path: Path) -> None:
+async def test_every_url_ends_with_its_exact_outcome(
+    trouble_site: SiteServer, tmp_path: Path
+) -> None:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     result = await _crawl(trouble_site, db, "e2e-outcomes", tmp_path)
 
     articles = [p for p in trouble_site.routes if p.startswith("/articles/")]
     expected = {trouble_site.url(p): ("stored", None) for p in articles}
     expected |= {trouble_site.url(p): outcome for p, outcome in EXPECTED_OUTCOMES.items()}
-    expected |= {"http://exa mple.com/": ("failed", "InvalidURL"),
-                 "ftp://127.0.0.1/file": ("failed", "InvalidURL")}
+    expected |= {
+        "http://exa mple.com/": ("failed", "InvalidURL"),
+        "ftp://127.0.0.1/file": ("failed", "InvalidURL"),
+    }
 
     store = DocumentStore(db)
     assert store.url_states("e2e-outcomes") == expected
