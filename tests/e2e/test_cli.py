@@ -1,0 +1,68 @@
+"""The `quarry` command as a user runs it: a real process, a real site, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from prefect.settings import PREFECT_API_URL
+
+from quarrycore.devserver import SiteServer, sample_site_routes
+
+
+def _env() -> dict[str, str]:
+    # Talk to the session's test server instead of starting a temporary one per command.
+    return {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "QUARRY_EXTRACT_WORKERS": "2",
+    }
+
+
+def _quarry(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quarrycore.cli", *args],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_crawl_the_sample_site_then_export_jsonl_and_parquet(tmp_path: Path) -> None:
+    with SiteServer(sample_site_routes()) as site:
+        urls = [site.url(p) for p in site.routes if p.startswith("/articles/")]
+        (tmp_path / "urls.txt").write_text("# sample\n" + "\n".join(urls) + "\n\n")
+        crawl = _quarry("crawl", "--urls-file", "urls.txt", "--job-id", "cli-job", cwd=tmp_path)
+        assert crawl.returncode == 0, crawl.stderr[-3000:]
+        assert "completed" in crawl.stdout
+        assert all(site.count(p) == 1 for p in site.routes if p.startswith("/articles/"))
+
+    # Defaults: the store is quarry.db in the working directory.
+    assert (tmp_path / "quarry.db").exists()
+    status = _quarry("status", "--job-id", "cli-job", "--json", cwd=tmp_path)
+    assert json.loads(status.stdout)[0]["stored"] == len(urls)
+
+    for fmt in ("jsonl", "parquet"):
+        out = tmp_path / f"docs.{fmt}"
+        export = _quarry(
+            "export", "--format", fmt, "--out", str(out), "--job-id", "cli-job", cwd=tmp_path
+        )
+        assert export.returncode == 0, export.stderr
+    assert len((tmp_path / "docs.jsonl").read_text().splitlines()) == len(urls)
+    table = pq.read_table(tmp_path / "docs.parquet")
+    assert table.num_rows == len(urls)
+    assert all(text for text in table.column("text").to_pylist())
+
+
+def test_failed_urls_finish_the_job_and_an_unknown_job_is_an_error(tmp_path: Path) -> None:
+    with SiteServer({}) as site:  # every URL 404s: failed, but the job finishes
+        crawl = _quarry("crawl", site.url("/a"), "--job-id", "j404", cwd=tmp_path)
+    assert crawl.returncode == 0, crawl.stderr[-2000:]
+    unreachable = _quarry("status", "--job-id", "nope", cwd=tmp_path)
+    assert unreachable.returncode == 2 and "no job 'nope'" in unreachable.stderr

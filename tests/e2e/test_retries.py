@@ -1,0 +1,54 @@
+"""Prefect's task retries: transient errors are retried with backoff, others are not."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import sqlalchemy.exc
+from prefect import flow
+
+from quarrycore.records import Batch, Document, ExtractOutput, Failure
+from quarrycore.settings import QuarrySettings
+from quarrycore.store import DocumentStore
+from tasks.policy import retry_options
+from tasks.store import store_batch
+
+
+class FlakyStore(DocumentStore):
+    """A real store whose first ``failures`` commits raise ``error``."""
+
+    def __init__(self, url: str, error: Exception, failures: int) -> None:
+        super().__init__(url)
+        self.error, self.failures, self.calls = error, failures, 0
+
+    def commit_batch(
+        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+    ) -> None:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise self.error
+        super().commit_batch(job_id, docs, failures)
+
+
+SETTINGS = QuarrySettings(task_retries=2, task_retry_delay=0.01, task_retry_jitter=0.1)
+
+
+@flow
+async def store_once(store: FlakyStore) -> str:
+    task = store_batch.with_options(**retry_options(SETTINGS))
+    state = await task(ExtractOutput(batch=Batch("j", 0, ())), store, return_state=True)
+    return state.type.value
+
+
+async def test_database_lock_is_retried_until_it_succeeds(tmp_path: Path) -> None:
+    locked = sqlalchemy.exc.OperationalError("UPDATE", {}, Exception("database is locked"))
+    store = FlakyStore(f"sqlite:///{tmp_path / 's.db'}", locked, failures=2)
+    assert await store_once(store) == "COMPLETED"
+    assert store.calls == 3
+
+
+async def test_a_bug_is_not_retried(tmp_path: Path) -> None:
+    store = FlakyStore(f"sqlite:///{tmp_path / 's.db'}", ValueError("bug"), failures=5)
+    assert await store_once(store) == "FAILED"
+    assert store.calls == 1

@@ -1,0 +1,108 @@
+"""Extraction on real benchmark pages and on edge cases (no Prefect)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+
+from quarrycore.extract import content_hash, extract_page, normalize_text, out_links
+from quarrycore.extractor import ExtractorPool
+from quarrycore.records import Batch, CrawlOutput, Document, Failure, FetchedPage
+
+
+def fetched(html: str, url: str = "http://127.0.0.1:8000/a/page.html") -> FetchedPage:
+    return FetchedPage(
+        url=url,
+        final_url=url,
+        status_code=200,
+        content_type="text/html",
+        html=html,
+        encoding="utf-8",
+        fetched_at=datetime.now(UTC),
+    )
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def test_benchmark_pages_yield_their_article_text(
+    benchmark_pages: dict[str, tuple[bytes, str]],
+) -> None:
+    checked = 0
+    for html, truth in list(benchmark_pages.values())[:15]:
+        if not truth:
+            continue
+        result = extract_page(fetched(html.decode("utf-8", "replace")))
+        assert isinstance(result, Document)
+        # Most of the ground truth's words are in the extracted text.
+        overlap = len(_words(truth) & _words(result.text)) / len(_words(truth))
+        assert overlap > 0.8, overlap
+        assert result.title and result.word_count > 50 and result.language
+        checked += 1
+    assert checked >= 10
+
+
+def test_metadata_links_and_canonical() -> None:
+    html = """<html lang="de-AT"><head><title>Titel</title>
+    <link rel="canonical" href="/kanon?b=2&a=1#x"><meta name="author" content="Anna Autorin">
+    <meta name="description" content="Eine Beschreibung"></head><body><article>
+    <h1>Titel</h1><p>Dies ist ein ausreichend langer deutscher Absatz über das Wetter in
+    Wien, damit die Spracherkennung eine sichere Entscheidung treffen kann.</p>
+    <a href="../b.html#frag">b</a> <a href="http://Other.example:80/c">c</a>
+    <a href="/b.html">again</a> <a rel="nofollow" href="/hidden">n</a>
+    <a href="mailto:x@y">m</a> <a href="javascript:void(0)">j</a></article></body></html>"""
+    result = extract_page(fetched(html))
+    assert isinstance(result, Document)
+    assert result.out_links == ("http://127.0.0.1:8000/b.html", "http://other.example/c")
+    assert result.canonical_url == "http://127.0.0.1:8000/kanon?a=1&b=2"
+    assert result.language == "de"
+    assert result.author == "Anna Autorin" and result.description == "Eine Beschreibung"
+
+
+@pytest.mark.parametrize(
+    "html", ["", "   ", "<html><body><script>var x = 1;</script><style>p{}</style></body></html>"]
+)
+def test_pages_without_text_are_no_content(html: str) -> None:
+    result = extract_page(fetched(html))
+    assert isinstance(result, Failure)
+    assert (result.stage, result.error_type, result.retryable) == ("extract", "NoContent", False)
+
+
+def test_minimum_words_drops_with_reason() -> None:
+    result = extract_page(
+        fetched("<html><body><article><p>Too short.</p></article></body></html>"), min_words=50
+    )
+    assert isinstance(result, Failure) and "fewer than the minimum 50" in result.message
+
+
+def test_content_hash_ignores_whitespace_and_unicode_form() -> None:
+    assert content_hash("café  au\nlait") == content_hash("cafe\u0301 au lait")
+    assert content_hash("a b") != content_hash("a c")
+    assert normalize_text(" a \t b ") == "a b"
+
+
+def test_out_links_of_a_page_without_anchors() -> None:
+    from trafilatura.utils import load_html
+
+    assert out_links(load_html("<html><body><p>x</p></body></html>"), "http://x/") == ()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+async def test_pool_extracts_a_batch_in_processes_or_a_thread(
+    workers: int, benchmark_pages: dict[str, tuple[bytes, str]]
+) -> None:
+    pages = [
+        fetched(html.decode("utf-8", "replace"), url=f"http://x/{i}")
+        for i, (html, _) in enumerate(list(benchmark_pages.values())[:6])
+    ]
+    pages.append(fetched("", url="http://x/empty"))
+    pool = ExtractorPool(workers=workers, min_words=1)
+    try:
+        out = await pool.extract(CrawlOutput(batch=Batch("j", 0, ()), pages=pages))
+    finally:
+        pool.close()
+    assert sorted(d.url for d in out.documents) == [f"http://x/{i}" for i in range(6)]
+    assert [f.url for f in out.failures] == ["http://x/empty"]

@@ -1,0 +1,117 @@
+"""The document store on real SQLite files and, where marked, a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from quarrycore.exceptions import ConfigError
+from quarrycore.records import Document, Failure
+from quarrycore.store import DocumentStore
+
+
+def doc(url: str, text: str = "Some words of text") -> Document:
+    return Document(
+        url=url,
+        final_url=url,
+        status_code=200,
+        fetched_at=datetime.now(UTC),
+        text=text,
+        content_hash="0" * 64,
+        word_count=len(text.split()),
+        title="T",
+        out_links=("http://a/",),
+    )
+
+
+def failure(url: str) -> Failure:
+    return Failure(
+        url=url,
+        stage="crawl",
+        error_type="HTTPStatus",
+        message="HTTP 404",
+        retryable=False,
+        status_code=404,
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> DocumentStore:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'nested' / 'store.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    s = DocumentStore(url)
+    s.start_job("j", {})
+    yield s
+    s.close()
+
+
+def test_storing_the_same_url_twice_is_one_row(store: DocumentStore) -> None:
+    store.add_urls("j", ["http://x/1"])
+    store.commit_batch("j", [doc("http://x/1", "first version")], [])
+    store.commit_batch("j", [doc("http://x/1", "second version")], [])
+    rows = list(store.iter_documents("j"))
+    assert [r["text"] for r in rows] == ["second version"]
+    assert rows[0]["out_links"] == ["http://a/"]
+
+
+def test_adding_urls_again_keeps_their_state_and_order(store: DocumentStore) -> None:
+    assert store.add_urls("j", ["http://x/1", "http://x/2"]) == 2
+    store.commit_batch("j", [doc("http://x/1")], [failure("http://x/2")])
+    assert store.add_urls("j", ["http://x/2", "http://x/1", "http://x/3"]) == 1
+    assert store.url_states("j") == {
+        "http://x/1": ("stored", None),
+        "http://x/2": ("failed", "HTTPStatus"),
+        "http://x/3": ("pending", None),
+    }
+    counts = store.counts("j")
+    assert (counts.pending, counts.stored, counts.failed, counts.total) == (1, 1, 1, 3)
+    assert counts.failures_by_type == {"crawl/HTTPStatus": 1}
+
+
+def test_invalid_inputs_are_registered_as_failed(store: DocumentStore) -> None:
+    bad = Failure(
+        url="nope", stage="validate", error_type="InvalidURL", message="bad", retryable=False
+    )
+    store.add_urls("j", ["http://x/1"], invalid=[bad])
+    assert store.url_states("j") == {
+        "http://x/1": ("pending", None),
+        "nope": ("failed", "InvalidURL"),
+    }
+
+
+def test_pending_batches_do_not_shift_when_urls_are_committed(store: DocumentStore) -> None:
+    urls = [f"http://x/{i}" for i in range(10)]
+    store.add_urls("j", urls)
+    pages = store.iter_pending("j", 4)
+    first = next(pages)
+    store.commit_batch("j", [doc(u) for u in first], [])  # committed while iterating
+    rest = [u for page in pages for u in page]
+    assert first == urls[:4] and rest == urls[4:]
+
+
+def test_jobs_are_separate(store: DocumentStore) -> None:
+    store.start_job("other", {})
+    store.add_urls("j", ["http://x/1"])
+    store.add_urls("other", ["http://x/1"])
+    store.commit_batch("j", [doc("http://x/1")], [])
+    assert store.counts("other").pending == 1
+    assert store.job_ids() == ["j", "other"]
+    assert len(list(store.iter_documents())) == 1
+
+
+def test_long_urls_fit_the_key(store: DocumentStore) -> None:
+    url = "http://x/" + "a" * 6000
+    store.add_urls("j", [url])
+    store.commit_batch("j", [doc(url)], [])
+    assert store.url_states("j") == {url: ("stored", None)}
+
+
+def test_malformed_database_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="malformed database URL"):
+        DocumentStore("not a url")
+    with pytest.raises(ConfigError, match="no driver"):
+        DocumentStore("nosuchdb://x/y")
