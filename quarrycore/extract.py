@@ -24,6 +24,7 @@ from quarrycore.urls import normalize_url
 _WORD = re.compile(r"\w+")
 _MIN_CHARS_FOR_LANGID = 40
 _LANGID_SAMPLE = 2000
+_DATE_PARAMS = {"extensive_search": False, "original_date": True}
 
 
 def normalize_text(text: str) -> str:
@@ -121,6 +122,11 @@ def _extract(page: FetchedPage, *, min_words: int) -> Document:
         with_metadata=True,
         include_comments=False,
         include_tables=True,
+        # Measured on the 181-page benchmark: without the fallback extractors F1 is as
+        # good (0.962 vs 0.960) at ~60 % of the time; the extensive date search cost
+        # ~4 ms a page for one date in 80.
+        fast=True,
+        date_extraction_params=_DATE_PARAMS,
     )
     text = (getattr(result, "text", None) or "").strip() if result is not None else ""
     if not text:

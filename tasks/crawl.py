@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext
+from prefect.serializers import CompressedSerializer, PickleSerializer
 
 from quarrycore.fetch import Fetcher
 from quarrycore.records import Batch, CrawlOutput
@@ -22,7 +23,11 @@ def crawl_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     task_run_name="crawl-batch-{batch.index}",
     cache_key_fn=crawl_cache_key,
     persist_result=True,
-    result_serializer="compressed/pickle",
+    # Plain pickle (our records are dataclasses) and zlib level 1: see resultcodec.
+    result_serializer=CompressedSerializer(
+        serializer=PickleSerializer(picklelib="pickle"),
+        compressionlib="quarrycore.resultcodec",
+    ),
 )
 async def crawl_batch(batch: Batch, fetcher: Fetcher) -> CrawlOutput:
     """Fetch every URL of ``batch``; each ends as a page or a failure with its reason."""
