@@ -19,8 +19,9 @@ class BrokenDiskStore(DocumentStore):
 
     broken = True
 
-    def commit_batch(self, job_id: str, docs: Sequence[Document],
-                     failures: Sequence[Failure]) -> None:
+    def commit_batch(
+        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+    ) -> None:
         if BrokenDiskStore.broken:
             raise RuntimeError("disk full")
         super().commit_batch(job_id, docs, failures)
@@ -31,9 +32,13 @@ async def test_rerun_after_a_failed_commit_takes_the_fetched_batch_from_the_cach
 ) -> None:
     monkeypatch.setattr(flows.crawl, "DocumentStore", BrokenDiskStore)
     urls = [trouble_site.url(p) for p in trouble_site.routes if p.startswith("/articles/")]
-    params = {"urls": urls, "job_id": "cache-job", "batch_size": 5,
-              "database_url": f"sqlite:///{tmp_path / 's.db'}",
-              "options": {"data_dir": str(tmp_path / "data"), "extract_workers": 0}}
+    params = {
+        "urls": urls,
+        "job_id": "cache-job",
+        "batch_size": 5,
+        "database_url": f"sqlite:///{tmp_path / 's.db'}",
+        "options": {"data_dir": str(tmp_path / "data"), "extract_workers": 0},
+    }
 
     BrokenDiskStore.broken = True
     with pytest.raises(RuntimeError, match="disk full"):
