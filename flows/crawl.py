@@ -1,41 +1,48 @@
 """The ``quarry-crawl`` flow: URLs in, clean documents in the store.
 
 The flow wires Prefect tasks into :func:`quarrycore.pipeline.run_batches`; what a URL
-became is read back from the store, the single source of truth.
+became is read back from the store, the single source of truth. Checkpoints mirror the
+store for resuming (``resume=True`` or ``resume_from=<file>``) and for people.
 """
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
-from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from prefect import get_run_logger
-from prefect.artifacts import (
-    acreate_progress_artifact,
-    acreate_table_artifact,
-    aupdate_progress_artifact,
-)
+from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 
 from flows._compat import sync_compatible_flow
-from quarrycore.exceptions import NoURLsError
-from quarrycore.extractor import ExtractorPool
-from quarrycore.fetch import Fetcher
+from flows._run import artifact_key, run_job
+from flows.checkpointing import (
+    JobCheckpointer,
+    load_block,
+    mark_saved_on_stop,
+    on_cancellation,
+    on_crashed,
+)
+from quarrycore.checkpoint import (
+    CheckpointFile,
+    PipelineCheckpoint,
+    mask_database_url,
+    read_checkpoint,
+)
+from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.intake import register_inputs
+from quarrycore.joblock import JobLock
 from quarrycore.jobs import new_job_id, validate_job_id
-from quarrycore.pipeline import Stages, run_batches
-from quarrycore.records import Batch, BatchReport, CrawlOutput, ExtractOutput
 from quarrycore.results import CrawlResult
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 from quarrycore.urls import gather_inputs
-from tasks.crawl import crawl_batch, crawl_cache_key
-from tasks.extract import extract_batch
-from tasks.policy import retry_options
-from tasks.store import store_batch
 
 
 def _run_name() -> str:
@@ -48,7 +55,32 @@ def build_settings(overrides: dict[str, Any]) -> QuarrySettings:
     return QuarrySettings(**{k: v for k, v in overrides.items() if v is not None})
 
 
-@sync_compatible_flow(name="quarry-crawl", flow_run_name=_run_name, log_prints=False)
+async def find_checkpoint(
+    settings: QuarrySettings, job_id: str | None, resume_from: str | None
+) -> PipelineCheckpoint | None:
+    """The checkpoint to resume from: the given file, else the job's file, else its Block."""
+    if resume_from:
+        checkpoint = await asyncio.to_thread(read_checkpoint, Path(resume_from))
+        if job_id and job_id != checkpoint.job_id:
+            raise ConfigError(
+                f"{resume_from} is a checkpoint of job {checkpoint.job_id!r}, not {job_id!r}"
+            )
+        return checkpoint
+    if not job_id:
+        raise ConfigError("resume needs the job id (or resume_from, a checkpoint file)")
+    found = await asyncio.to_thread(CheckpointFile(settings.checkpoint_dir).read, job_id)
+    if found is None and settings.checkpoint_block:
+        found = await load_block(job_id)
+    return found
+
+
+@sync_compatible_flow(
+    name="quarry-crawl",
+    flow_run_name=_run_name,
+    log_prints=False,
+    on_crashed=[on_crashed],
+    on_cancellation=[on_cancellation],
+)
 async def quarry_crawl(
     urls: list[str] | None = None,
     urls_file: str | None = None,
@@ -56,15 +88,19 @@ async def quarry_crawl(
     database_url: str | None = None,
     batch_size: int | None = None,
     concurrency: int | None = None,
+    resume: bool = False,
+    resume_from: str | None = None,
+    checkpoint_interval: float | None = None,
     options: dict[str, Any] | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
 
     Running it again with the same ``job_id`` continues the job: URLs already stored or
-    failed are not fetched again, new URLs are added. ``options`` sets any other
-    :class:`~quarrycore.settings.QuarrySettings` field by name.
+    failed are never fetched again. ``resume=True`` (or ``resume_from``, a checkpoint
+    file) requires a checkpoint (file, else Prefect Block) or the job in the store.
+    ``options`` sets any other :class:`~quarrycore.settings.QuarrySettings` field.
     """
-    started = time.monotonic()
+    started, start_time = time.monotonic(), datetime.now(UTC)
     logger = get_run_logger()
     settings = build_settings(
         {
@@ -72,121 +108,108 @@ async def quarry_crawl(
             "database_url": database_url,
             "batch_size": batch_size,
             "concurrency": concurrency,
+            "checkpoint_interval": checkpoint_interval,
         }
     )
+    checkpoint = None
+    if resume or resume_from:
+        checkpoint = await find_checkpoint(settings, job_id, resume_from)
+        if checkpoint is not None:
+            job_id = checkpoint.job_id
+            if checkpoint.database_url != mask_database_url(settings.database_url):
+                raise IncompatibleCheckpoint(
+                    f"the checkpoint of job {job_id!r} belongs to the store "
+                    f"{checkpoint.database_url}, not {mask_database_url(settings.database_url)}"
+                    "; pass that database URL to resume"
+                )
     if job_id is None:
         job_id = new_job_id()
         await _rename_run(job_id)
     job_id = validate_job_id(job_id)
+    run_id = str(flow_run.id) if flow_run.id else None
 
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
+    lock: JobLock | None = None
     try:
         raw = gather_inputs(urls, urls_file)
-        if not raw and not await asyncio.to_thread(store.job_exists, job_id):
+        known = await asyncio.to_thread(store.job_exists, job_id)
+        if (resume or resume_from) and checkpoint is None and not known:
+            raise ConfigError(
+                f"nothing to resume: no checkpoint and no job {job_id!r} in "
+                f"{mask_database_url(settings.database_url)}"
+            )
+        if not raw and not known and checkpoint is None:
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
         await asyncio.to_thread(store.start_job, job_id, settings.model_dump(mode="json"))
+        lock = JobLock(store.engine, job_id, ttl=settings.job_lock_ttl)
+        await asyncio.to_thread(lock.acquire)
+        if checkpoint is not None and not known and checkpoint.urls_remaining_complete:
+            # A store that lost the job (a new machine's SQLite): the checkpoint lists it.
+            await asyncio.to_thread(store.add_urls, job_id, checkpoint.urls_remaining)
         intake = await asyncio.to_thread(register_inputs, store, job_id, raw)
         before = await asyncio.to_thread(store.counts, job_id)
         logger.info(
-            "job %s: %d input URLs (%d invalid); %d pending, %d already done",
+            "job %s: %d input URLs (%d invalid); %d pending, %d already done%s",
             job_id,
             len(raw),
             len(intake.invalid),
             before.pending,
             before.processed,
+            f" (resuming from a {checkpoint.stage} checkpoint)" if checkpoint else "",
         )
-        await _run_job(job_id, settings, store, total=before.total)
+        checkpointer = JobCheckpointer(
+            store, job_id, settings, pipeline_id=run_id, start_time=start_time
+        )
+        await checkpointer.save("running", mirror=True)
+        signals = await run_job(
+            job_id, settings, store, checkpointer=checkpointer, lock=lock, total=before.total
+        )
         counts = await asyncio.to_thread(store.counts, job_id)
         result = CrawlResult.from_counts(
             counts,
             duration_s=time.monotonic() - started,
             processed_before=before.processed,
-            flow_run_id=str(flow_run.id) if flow_run.id else None,
+            flow_run_id=run_id,
         )
-        await asyncio.to_thread(store.set_job_status, job_id, result.state)
+        stage = "interrupted" if signals.stop_requested and result.pending_count else result.state
+        await checkpointer.save(stage, mirror=True)
+        await asyncio.to_thread(store.set_job_status, job_id, stage)
         await acreate_table_artifact(
-            key=_artifact_key("quarry-summary", job_id),
+            key=artifact_key("quarry-summary", job_id),
             table=result.summary_rows(),
-            description=f"QuarryCore job {job_id}: {result.state}",
+            description=f"QuarryCore job {job_id}: {stage}",
         )
         logger.info(
             "job %s %s: %d stored, %d failed, %d pending (%.0f pages/min this run)",
             job_id,
-            result.state,
+            stage,
             result.stored_count,
             result.failed_count,
             result.pending_count,
             result.pages_per_minute,
         )
+        if signals.received is not None and stage == "interrupted":
+            mark_saved_on_stop(run_id)
+            logger.warning(
+                "job %s interrupted; %d URLs left; resume with: quarry crawl --resume %s",
+                job_id,
+                result.pending_count,
+                job_id,
+            )
+            _hand_back(signals.received)
         return result
     finally:
+        if lock is not None:
+            await asyncio.to_thread(lock.release)
         await asyncio.to_thread(store.close)
 
 
-async def _run_job(
-    job_id: str, settings: QuarrySettings, store: DocumentStore, *, total: int
-) -> None:
-    logger = get_run_logger()
-    result_dir = settings.result_dir.resolve()
-    retries = retry_options(settings)
-    crawl = crawl_batch.with_options(
-        result_storage=result_dir, persist_result=settings.persist_results, **retries
-    )
-    extract = extract_batch.with_options(**retries)
-    store_task = store_batch.with_options(**retries)
-
-    progress_id = await acreate_progress_artifact(
-        progress=0.0,
-        key=_artifact_key("quarry-progress", job_id),
-        description=f"URLs of job {job_id} done",
-    )
-    pool = ExtractorPool(workers=settings.extract_workers, min_words=settings.min_words)
-    try:
-        async with Fetcher(settings) as fetcher:
-
-            async def crawl_stage(batch: Batch) -> CrawlOutput:
-                return await crawl(batch, fetcher)
-
-            async def extract_stage(crawled: CrawlOutput) -> ExtractOutput:
-                return await extract(crawled, pool)
-
-            async def store_stage(extracted: ExtractOutput) -> BatchReport:
-                report = await store_task(extracted, store)
-                # Committed: the store now answers for these URLs, so the cached fetch
-                # (HTML of the whole batch) is no longer needed on disk.
-                key = crawl_cache_key(None, {"batch": extracted.batch})  # type: ignore[arg-type]
-                (result_dir / key).unlink(missing_ok=True)
-                return report
-
-            async def on_done(report: BatchReport) -> None:
-                counts = await asyncio.to_thread(store.counts, job_id)
-                logger.info(
-                    "batch %d: %d stored, %d failed; job %d/%d done",
-                    report.batch_index,
-                    report.stored,
-                    report.failed,
-                    counts.processed,
-                    total,
-                )
-                await aupdate_progress_artifact(
-                    progress_id, progress=100.0 * counts.processed / max(1, counts.total)
-                )
-
-            await run_batches(
-                _batches(store, job_id, settings.batch_size),
-                Stages(crawl=crawl_stage, extract=extract_stage, store=store_stage),
-                on_done=on_done,
-            )
-    finally:
-        pool.close()
-
-
-async def _batches(store: DocumentStore, job_id: str, batch_size: int) -> AsyncIterator[Batch]:
-    pages = store.iter_pending(job_id, batch_size)
-    index = 0
-    while (urls := await asyncio.to_thread(next, pages, None)) is not None:
-        yield Batch(job_id=job_id, index=index, urls=tuple(urls))
-        index += 1
+def _hand_back(sig: int) -> None:
+    """End the run the way the signal would have, now that the work is committed:
+    Prefect marks it Crashed (or Cancelled, when a worker cancelled it)."""
+    if sig == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise TerminationSignal(signal=sig)
 
 
 async def _rename_run(name: str) -> None:
@@ -196,9 +219,4 @@ async def _rename_run(name: str) -> None:
         await client.update_flow_run(flow_run.id, name=name)
 
 
-def _artifact_key(prefix: str, job_id: str) -> str:
-    slug = "".join(ch if ch.isalnum() else "-" for ch in job_id.lower())
-    return f"{prefix}-{slug}"[:100]
-
-
-__all__ = ["quarry_crawl"]
+__all__ = ["build_settings", "find_checkpoint", "quarry_crawl"]

@@ -89,6 +89,12 @@ async def run_batches(
         if processing is not None:
             await processing
             processing = None
+    except asyncio.CancelledError:
+        # Stop at once: what is committed stays committed, the rest stays pending.
+        if processing is not None:
+            processing.cancel()
+            await asyncio.gather(processing, return_exceptions=True)
+        raise
     finally:
         if processing is not None and not processing.done():
             # Leaving on an error: let the batch already in hand commit, if it can.

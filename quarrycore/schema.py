@@ -28,6 +28,9 @@ jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("settings", sa.JSON, nullable=False),
+    # The lease of the run that holds the job (quarrycore.joblock).
+    sa.Column("lock_owner", sa.String(200)),
+    sa.Column("lock_heartbeat", sa.DateTime(timezone=True)),
 )
 
 job_urls = sa.Table(

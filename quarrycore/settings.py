@@ -36,6 +36,24 @@ class QuarrySettings(BaseSettings):
     )
     checkpoint_dir: Path = Field(Path("checkpoints"), description="Checkpoint file directory.")
     checkpoint_interval: float = Field(60.0, gt=0, description="Seconds between checkpoints.")
+    checkpoint_inline_urls: int = Field(
+        10_000, ge=0, description="Pending URLs listed in the checkpoint file, at most."
+    )
+    checkpoint_block: bool = Field(
+        True, description="Mirror the checkpoint in a Prefect Block (resume on any worker)."
+    )
+    checkpoint_block_interval: float = Field(
+        10.0, ge=0, description="Seconds between Block saves (the file is saved more often)."
+    )
+    checkpoint_block_inline_urls: int = Field(
+        1_000, ge=0, description="Pending URLs listed in the Block, at most."
+    )
+    shutdown_grace: float = Field(
+        30.0, ge=0, description="Seconds in-flight batches get to commit after a stop signal."
+    )
+    job_lock_ttl: float = Field(
+        60.0, gt=0, description="Seconds after its last heartbeat that a job lock expires."
+    )
 
     # Batching and concurrency.
     # 100 URLs a task: a task run costs ~7-11 ms client-side and the default server records

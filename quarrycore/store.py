@@ -170,6 +170,22 @@ class DocumentStore:
             last_seq = rows[-1].seq
             yield [row.url for row in rows]
 
+    def pending_urls(self, job_id: str, limit: int) -> list[str] | None:
+        """All pending URLs of the job in order, or ``None`` when there are more than
+        ``limit`` (then the store itself is the list)."""
+        with self.engine.connect() as conn:
+            rows = (
+                conn.execute(
+                    sa.select(job_urls.c.url)
+                    .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING)
+                    .order_by(job_urls.c.seq)
+                    .limit(limit + 1)
+                )
+                .scalars()
+                .all()
+            )
+        return None if len(rows) > limit else list(rows)
+
     # -- the commit point -------------------------------------------------------------
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]

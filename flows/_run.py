@@ -1,0 +1,145 @@
+"""The batch loop of one flow run, with its Prefect tasks, checkpoints and signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from prefect import get_run_logger
+from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+
+from flows.checkpointing import JobCheckpointer, StopSignals
+from quarrycore.extractor import ExtractorPool
+from quarrycore.fetch import Fetcher
+from quarrycore.joblock import JobLock
+from quarrycore.pipeline import Stages, run_batches
+from quarrycore.records import Batch, BatchReport, CrawlOutput, ExtractOutput
+from quarrycore.settings import QuarrySettings
+from quarrycore.store import DocumentStore
+from tasks.crawl import crawl_batch, crawl_cache_key
+from tasks.extract import extract_batch
+from tasks.policy import retry_options
+from tasks.store import store_batch
+
+
+def artifact_key(prefix: str, job_id: str) -> str:
+    slug = "".join(ch if ch.isalnum() else "-" for ch in job_id.lower())
+    return f"{prefix}-{slug}"[:100]
+
+
+async def run_job(
+    job_id: str,
+    settings: QuarrySettings,
+    store: DocumentStore,
+    *,
+    checkpointer: JobCheckpointer,
+    lock: JobLock,
+    total: int,
+) -> StopSignals:
+    """Run every pending batch; return the signal state (a stop may have been asked)."""
+    logger = get_run_logger()
+    result_dir = settings.result_dir.resolve()
+    retries = retry_options(settings)
+    crawl = crawl_batch.with_options(
+        result_storage=result_dir, persist_result=settings.persist_results, **retries
+    )
+    extract = extract_batch.with_options(**retries)
+    store_task = store_batch.with_options(**retries)
+    progress_id = await acreate_progress_artifact(
+        progress=0.0,
+        key=artifact_key("quarry-progress", job_id),
+        description=f"URLs of job {job_id} done",
+    )
+
+    async def crawl_stage(batch: Batch) -> CrawlOutput:
+        return await crawl(batch, fetcher)
+
+    async def extract_stage(crawled: CrawlOutput) -> ExtractOutput:
+        return await extract(crawled, pool)
+
+    async def store_stage(extracted: ExtractOutput) -> BatchReport:
+        report = await store_task(extracted, store)
+        # Committed: the store answers for these URLs now, so the cached fetch (the HTML
+        # of the whole batch) is not needed on disk any more.
+        key = crawl_cache_key(None, {"batch": extracted.batch})  # type: ignore[arg-type]
+        (result_dir / key).unlink(missing_ok=True)
+        return report
+
+    async def on_done(report: BatchReport) -> None:
+        checkpoint = await checkpointer.save("running")
+        logger.info(
+            "batch %d: %d stored, %d failed; job %d/%d done; checkpoint saved",
+            report.batch_index,
+            report.stored,
+            report.failed,
+            checkpoint.processed_count,
+            total,
+        )
+        done = checkpoint.processed_count + checkpoint.pending_count
+        await aupdate_progress_artifact(
+            progress_id, progress=100.0 * checkpoint.processed_count / max(1, done)
+        )
+
+    pool = ExtractorPool(workers=settings.extract_workers, min_words=settings.min_words)
+    fetcher = Fetcher(settings)
+    loop_task: asyncio.Task[None] | None = None
+
+    def cancel_in_flight() -> None:
+        if loop_task is not None:
+            loop_task.cancel()
+
+    signals = StopSignals(on_second=cancel_in_flight)
+    signals.install()
+    background = [
+        asyncio.create_task(checkpointer.run_periodically()),
+        asyncio.create_task(_heartbeat(lock, settings.job_lock_ttl / 3)),
+    ]
+    try:
+        loop_task = asyncio.create_task(
+            run_batches(
+                _batches(store, job_id, settings.batch_size),
+                Stages(crawl=crawl_stage, extract=extract_stage, store=store_stage),
+                on_done=on_done,
+                should_stop=lambda: signals.stop_requested,
+            )
+        )
+        await _await_with_grace(loop_task, signals, settings.shutdown_grace)
+    finally:
+        signals.restore()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await fetcher.aclose()
+        pool.close()
+    return signals
+
+
+async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grace: float) -> None:
+    """Wait for the batch loop; once a stop is asked, give it ``grace`` seconds more."""
+    stop = asyncio.create_task(signals.stopped.wait())
+    try:
+        done, _ = await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if task not in done:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=grace)
+            except TimeoutError:
+                task.cancel()
+    finally:
+        stop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _heartbeat(lock: JobLock, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        await asyncio.to_thread(lock.heartbeat)
+
+
+async def _batches(store: DocumentStore, job_id: str, batch_size: int) -> AsyncIterator[Batch]:
+    pages = store.iter_pending(job_id, batch_size)
+    index = 0
+    while (urls := await asyncio.to_thread(next, pages, None)) is not None:
+        yield Batch(job_id=job_id, index=index, urls=tuple(urls))
+        index += 1
