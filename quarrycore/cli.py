@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quarrycore.db import make_engine
-from quarrycore.exceptions import NoURLsError, QuarryError
+from quarrycore.exceptions import ConfigError, NoURLsError, QuarryError
 from quarrycore.jobs import new_job_id, validate_job_id
 from quarrycore.settings import QuarrySettings
 from quarrycore.urls import gather_inputs
@@ -50,48 +50,90 @@ def crawl(
         Path | None, typer.Option("--urls-file", help="File, a URL a line.")
     ] = None,
     job_id: JobOption = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Resume this job from its checkpoint.")
+    ] = None,
     db: DbOption = None,
     batch_size: Annotated[int | None, typer.Option(help="URLs per task run.")] = None,
     concurrency: Annotated[int | None, typer.Option(help="Requests in flight.")] = None,
+    checkpoint_interval: Annotated[
+        float | None, typer.Option(help="Seconds between checkpoints.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
 ) -> None:
-    """Crawl URLs, extract their text and store it; run again with --job-id to continue."""
-    settings = _settings(database_url=db, batch_size=batch_size, concurrency=concurrency)
+    """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
+    batches in flight; `--resume JOB_ID` continues where the job stopped."""
+    settings = _settings(
+        database_url=db,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        checkpoint_interval=checkpoint_interval,
+    )
+    if resume and job_id and resume != job_id:
+        raise _fail("--resume and --job-id name different jobs")
     try:
-        job = validate_job_id(job_id) if job_id else new_job_id()
+        job = validate_job_id(resume or job_id or new_job_id())
         make_engine(settings.database_url).dispose()  # a malformed URL fails here, fast
         raw = gather_inputs(urls, urls_file)
-        if not raw and not job_id:
+        if not raw and not job_id and not resume:
             raise NoURLsError("no URLs given: pass URLs, --urls-file, or --job-id of a job")
     except QuarryError as exc:
         raise _fail(str(exc)) from exc
 
-    from flows.crawl import quarry_crawl  # imports Prefect (~1.5 s): only when crawling
+    # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
+    from flows.crawl import quarry_crawl
+    from quarrycore.localserver import ensure_detached_server
 
     console.print(f"job [bold]{job}[/bold] → {settings.database_url}")
+    parameters: dict[str, Any] = {
+        "urls": raw,
+        "job_id": job,
+        "database_url": settings.database_url,
+        "batch_size": settings.batch_size,
+        "concurrency": settings.concurrency,
+        "checkpoint_interval": settings.checkpoint_interval,
+        "resume": resume is not None,
+    }
     try:
+        ensure_detached_server()
+        if resume:
+            _check_resumable(settings, job)
         if progress and sys.stderr.isatty():
             from quarrycore.progress import StoreProgress
 
             with StoreProgress(settings.database_url, job):
-                result = asyncio.run(_crawl(quarry_crawl, raw, job, settings))
+                result = asyncio.run(_run_flow(quarry_crawl, parameters))
         else:
-            result = asyncio.run(_crawl(quarry_crawl, raw, job, settings))
+            result = asyncio.run(_run_flow(quarry_crawl, parameters))
+    except KeyboardInterrupt:
+        raise _fail(f"interrupted; resume with: quarry crawl --resume {job}", 130) from None
     except QuarryError as exc:
         raise _fail(str(exc)) from exc
     _print_summary(result.summary_rows(), title=f"job {job}")
     if result.state != "completed":
-        raise _fail(f"job {job} {result.state}; continue it with: quarry crawl --job-id {job}", 1)
+        raise _fail(f"job {job} {result.state}; resume with: quarry crawl --resume {job}", 1)
 
 
-async def _crawl(flow: Any, raw: list[str], job: str, settings: QuarrySettings) -> Any:
-    return await flow(
-        urls=raw,
-        job_id=job,
-        database_url=settings.database_url,
-        batch_size=settings.batch_size,
-        concurrency=settings.concurrency,
-    )
+def _check_resumable(settings: QuarrySettings, job: str) -> None:
+    """Fail fast, before the flow starts, on a damaged checkpoint or an unknown job."""
+    from flows.crawl import find_checkpoint
+    from quarrycore.store import DocumentStore
+
+    checkpoint = asyncio.run(find_checkpoint(settings, job, None))
+    if checkpoint is None:
+        store = DocumentStore(settings.database_url)
+        try:
+            if not store.job_exists(job):
+                raise ConfigError(
+                    f"nothing to resume: no checkpoint and no job {job!r} in "
+                    f"{settings.database_url}"
+                )
+        finally:
+            store.close()
+
+
+async def _run_flow(flow: Any, parameters: dict[str, Any]) -> Any:
+    return await flow(**parameters)
 
 
 @app.command()

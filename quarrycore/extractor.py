@@ -5,14 +5,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import signal
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from quarrycore.extract import extract_pages
+from quarrycore.procutil import die_with_parent
 from quarrycore.records import CrawlOutput, Document, ExtractOutput, Failure, FetchedPage
 
 logger = logging.getLogger(__name__)
 _MAX_POOL_RESTARTS = 3
+
+
+def _init_worker() -> None:
+    # A terminal's Ctrl-C goes to the whole process group; the flow decides how to stop,
+    # so workers leave the group and ignore SIGINT instead of dying mid-batch.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.setsid()
+    die_with_parent()
 
 
 def _warm_up() -> None:
@@ -38,7 +49,9 @@ class ExtractorPool:
             return ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
         # spawn, not fork: the flow process runs threads (Prefect, the event loop).
         executor = ProcessPoolExecutor(
-            max_workers=self._processes, mp_context=multiprocessing.get_context("spawn")
+            max_workers=self._processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
         )
         for _ in range(self._processes):
             executor.submit(_warm_up)

@@ -1,0 +1,106 @@
+"""Helpers to run `quarry` as a real process and watch its job in the store."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from prefect.settings import PREFECT_API_URL
+
+from quarrycore.devserver import Response, SiteServer, html_page
+from quarrycore.store import DocumentStore
+
+PAGE_TEXT = (
+    "<p>This is page {i} of the test site. It has enough words to be kept as a document "
+    "by the extractor, and a number that makes its text unique: {i}.</p>"
+)
+
+
+def numbered_site(pages: int, *, missing: int = 0, delay: float = 0.0) -> SiteServer:
+    """``pages`` small real pages at /p/<i>.html, then ``missing`` paths that 404."""
+    routes = {
+        f"/p/{i}.html": Response(
+            200,
+            html_page(f"Page {i}", PAGE_TEXT.format(i=i) * 3),
+            {"Content-Type": "text/html; charset=utf-8"},
+        )
+        for i in range(pages)
+    }
+    server = SiteServer(routes, delay=delay)
+    server.urls = [server.url(p) for p in routes] + [  # type: ignore[attr-defined]
+        server.url(f"/gone/{i}") for i in range(missing)
+    ]
+    return server
+
+
+def quarry_env(tmp_path: Path, *, prefect_api: bool = True) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "QUARRY_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "QUARRY_DATA_DIR": str(tmp_path / "data"),
+        "QUARRY_EXTRACT_WORKERS": "1",
+        "QUARRY_FETCH_BACKOFF_BASE": "0.05",
+    }
+    if prefect_api:
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    else:
+        env.pop("PREFECT_API_URL", None)
+        env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    return env
+
+
+def start_quarry(args: list[str], tmp_path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """`quarry ARGS` in its own process group, as a terminal would start it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "quarrycore.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def run_quarry(
+    args: list[str], tmp_path: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "quarrycore.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def wait_for_processed(
+    db_url: str,
+    job_id: str,
+    at_least: int,
+    *,
+    timeout: float,
+    proc: subprocess.Popen[str] | None = None,
+) -> int:
+    """Poll the store until the job has ``at_least`` URLs done; return how many."""
+    deadline = time.monotonic() + timeout
+    store = DocumentStore(db_url)
+    try:
+        while time.monotonic() < deadline:
+            if store.job_exists(job_id):
+                done = store.counts(job_id).processed
+                if done >= at_least:
+                    return done
+            if proc is not None and proc.poll() is not None:
+                raise AssertionError(
+                    f"quarry exited early ({proc.returncode}): "
+                    f"{proc.stdout.read() if proc.stdout else ''}"
+                )
+            time.sleep(0.05)
+    finally:
+        store.close()
+    raise AssertionError(f"job {job_id} did not reach {at_least} done in {timeout} s")
