@@ -67,14 +67,17 @@ async def run_job(
         return report
 
     async def on_done(report: BatchReport) -> None:
-        checkpoint = await checkpointer.save("running")
+        checkpoint = await checkpointer.save_if_cheap()
+        if checkpoint is None:
+            return
         logger.info(
-            "batch %d: %d stored, %d failed; job %d/%d done; checkpoint saved",
+            "batch %d: %d stored, %d failed; job %d/%d done (checkpoint %s)",
             report.batch_index,
             report.stored,
             report.failed,
             checkpoint.processed_count,
             total,
+            checkpoint.last_checkpoint.strftime("%H:%M:%S"),
         )
         done = checkpoint.processed_count + checkpoint.pending_count
         await aupdate_progress_artifact(
