@@ -10,6 +10,7 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
 
 from flows.checkpointing import JobCheckpointer, StopSignals
+from quarrycore.deadletters import DeadLetterStore
 from quarrycore.extractor import ExtractorPool
 from quarrycore.fetch import Fetcher
 from quarrycore.joblock import JobLock
@@ -19,6 +20,7 @@ from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 from tasks.crawl import crawl_batch, crawl_cache_key
 from tasks.extract import extract_batch
+from tasks.hooks import record_failed_batch
 from tasks.policy import retry_options
 from tasks.store import store_batch
 
@@ -32,6 +34,7 @@ async def run_job(
     job_id: str,
     settings: QuarrySettings,
     store: DocumentStore,
+    dead_letters: DeadLetterStore,
     *,
     checkpointer: JobCheckpointer,
     lock: JobLock,
@@ -42,10 +45,17 @@ async def run_job(
     result_dir = settings.result_dir.resolve()
     retries = retry_options(settings)
     crawl = crawl_batch.with_options(
-        result_storage=result_dir, persist_result=settings.persist_results, **retries
+        result_storage=result_dir,
+        persist_result=settings.persist_results,
+        on_failure=[record_failed_batch(dead_letters, "crawl")],
+        **retries,
     )
-    extract = extract_batch.with_options(**retries)
-    store_task = store_batch.with_options(**retries)
+    extract = extract_batch.with_options(
+        on_failure=[record_failed_batch(dead_letters, "extract")], **retries
+    )
+    store_task = store_batch.with_options(
+        on_failure=[record_failed_batch(dead_letters, "store")], **retries
+    )
     progress_id = await acreate_progress_artifact(
         progress=0.0,
         key=artifact_key("quarry-progress", job_id),
@@ -59,7 +69,7 @@ async def run_job(
         return await extract(crawled, pool)
 
     async def store_stage(extracted: ExtractOutput) -> BatchReport:
-        report = await store_task(extracted, store)
+        report = await store_task(extracted, store, dead_letters)
         # Committed: the store answers for these URLs now, so the cached fetch (the HTML
         # of the whole batch) is not needed on disk any more.
         key = crawl_cache_key(None, {"batch": extracted.batch})  # type: ignore[arg-type]

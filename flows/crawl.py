@@ -35,6 +35,7 @@ from quarrycore.checkpoint import (
     mask_database_url,
     read_checkpoint,
 )
+from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.intake import register_inputs
 from quarrycore.joblock import JobLock
@@ -129,6 +130,7 @@ async def quarry_crawl(
     run_id = str(flow_run.id) if flow_run.id else None
 
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
+    dead_letters = await asyncio.to_thread(DeadLetterStore, settings.dead_letter_url)
     lock: JobLock | None = None
     try:
         raw = gather_inputs(urls, urls_file)
@@ -147,6 +149,9 @@ async def quarry_crawl(
             # A store that lost the job (a new machine's SQLite): the checkpoint lists it.
             await asyncio.to_thread(store.add_urls, job_id, checkpoint.urls_remaining)
         intake = await asyncio.to_thread(register_inputs, store, job_id, raw)
+        await asyncio.to_thread(
+            dead_letters.record, job_id, intake.invalid, flow_run_id=run_id, only_new=True
+        )
         before = await asyncio.to_thread(store.counts, job_id)
         logger.info(
             "job %s: %d input URLs (%d invalid); %d pending, %d already done%s",
@@ -162,7 +167,13 @@ async def quarry_crawl(
         )
         await checkpointer.save("running", mirror=True)
         signals = await run_job(
-            job_id, settings, store, checkpointer=checkpointer, lock=lock, total=before.total
+            job_id,
+            settings,
+            store,
+            dead_letters,
+            checkpointer=checkpointer,
+            lock=lock,
+            total=before.total,
         )
         counts = await asyncio.to_thread(store.counts, job_id)
         result = CrawlResult.from_counts(
@@ -202,6 +213,7 @@ async def quarry_crawl(
         if lock is not None:
             await asyncio.to_thread(lock.release)
         await asyncio.to_thread(store.close)
+        await asyncio.to_thread(dead_letters.close)
 
 
 def _hand_back(sig: int) -> None:

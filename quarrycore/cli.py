@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from quarrycore.cli_deadletters import app as dead_letters_app
 from quarrycore.db import make_engine
 from quarrycore.exceptions import ConfigError, NoURLsError, QuarryError
 from quarrycore.jobs import new_job_id, validate_job_id
@@ -26,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console()
+app.add_typer(dead_letters_app, name="dead-letters")
 
 DbOption = Annotated[str | None, typer.Option("--db", help="SQLAlchemy URL of the store.")]
 JobOption = Annotated[str | None, typer.Option("--job-id", help="Job id.")]

@@ -32,6 +32,7 @@ def batch_failures(
             error_type=type(exc).__name__,
             message=str(exc) or repr(exc),
             retryable=is_transient(exc),
+            dead_lettered=True,  # the task's on_failure hook recorded them
         )
         for url in urls
     ]

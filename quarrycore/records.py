@@ -39,6 +39,8 @@ class Failure:
     retryable: bool
     status_code: int | None = None
     attempts: int = 1
+    # Set when a task's failure hook has already written it to the dead letters.
+    dead_lettered: bool = False
 
     @classmethod
     def from_error(cls, url: str, error: URLFailure, *, attempts: int = 1) -> Failure:

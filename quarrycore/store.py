@@ -186,6 +186,22 @@ class DocumentStore:
             )
         return None if len(rows) > limit else list(rows)
 
+    def requeue(self, job_id: str, urls: Sequence[str]) -> int:
+        """Make failed URLs of the job pending again (a dead-letter replay); URLs the job
+        does not have are added. Returns how many will be processed."""
+        keys = [url_key(u) for u in urls]
+        with self.engine.begin() as conn:
+            requeued = conn.execute(
+                job_urls.update()
+                .where(
+                    job_urls.c.job_id == job_id,
+                    job_urls.c.url_key.in_(keys),
+                    job_urls.c.state == FAILED,
+                )
+                .values(state=PENDING, stage=None, error_type=None, updated_at=datetime.now(UTC))
+            ).rowcount
+        return requeued + self.add_urls(job_id, urls)
+
     # -- the commit point -------------------------------------------------------------
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]

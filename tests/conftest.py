@@ -43,6 +43,13 @@ def load_benchmark(limit: int | None = None) -> dict[str, tuple[bytes, str]]:
     return pages
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Defaults such as quarry.db, dead_letter.db and checkpoints/ are relative to the
+    working directory: keep each test's in its own."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="session")
 def benchmark_pages() -> dict[str, tuple[bytes, str]]:
     return load_benchmark()

@@ -12,11 +12,16 @@ from quarrycore.store import JobCounts
 
 
 def _checkpoint(job_id: str, pending: int) -> PipelineCheckpoint:
-    counts = JobCounts(job_id=job_id, pending=pending, stored=7, failed=2,
-                       failures_by_type={"crawl/HTTPStatus": 2})
+    counts = JobCounts(
+        job_id=job_id, pending=pending, stored=7, failed=2, failures_by_type={"crawl/HTTPStatus": 2}
+    )
     return PipelineCheckpoint.from_counts(
-        counts, stage="interrupted", pipeline_id="run-1", start_time=datetime.now(UTC),
-        batch_size=50, database_url="postgresql://quarry:secret@db/quarry",
+        counts,
+        stage="interrupted",
+        pipeline_id="run-1",
+        start_time=datetime.now(UTC),
+        batch_size=50,
+        database_url="postgresql://quarry:secret@db/quarry",
         urls_remaining=[f"http://x/{i}" for i in range(pending)],
     )
 

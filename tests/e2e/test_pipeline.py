@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flows.crawl import quarry_crawl
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.devserver import SiteServer
 from quarrycore.results import CrawlResult
 from quarrycore.store import DocumentStore
@@ -37,7 +38,11 @@ async def _crawl(site: SiteServer, db: str, job_id: str, tmp_path: Path) -> Craw
         database_url=db,
         batch_size=8,
         concurrency=16,
-        options={**FAST_OPTIONS, "data_dir": str(tmp_path / "data")},
+        options={
+            **FAST_OPTIONS,
+            "data_dir": str(tmp_path / "data"),
+            "dead_letter_url": f"sqlite:///{tmp_path / 'dead_letter.db'}",
+        },
     )
     return result
 
@@ -47,6 +52,7 @@ async def test_every_url_ends_with_its_exact_outcome(
 ) -> None:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     result = await _crawl(trouble_site, db, "e2e-outcomes", tmp_path)
+    dead_letters = DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}")
 
     articles = [p for p in trouble_site.routes if p.startswith("/articles/")]
     expected = {trouble_site.url(p): ("stored", None) for p in articles}
@@ -82,6 +88,32 @@ async def test_every_url_ends_with_its_exact_outcome(
     lying = docs[trouble_site.url("/lying-header")]
     assert "crème brûlée" in lying["text"]
     assert latin1["language"] == "fr" and lying["language"] == "fr"
+
+    # Every failure is in dead_letter.db once, with its stage, type, status, retryability.
+    rows = {r["url"]: r for r in dead_letters.rows(DeadLetterFilter(job_id="e2e-outcomes"))}
+    assert set(rows) == {u for u, (state, _) in expected.items() if state == "failed"}
+    url = trouble_site.url
+    expected_rows = {
+        url("/missing"): ("crawl", "HTTPStatus", 404, False, 1),
+        url("/always-500"): ("crawl", "HTTPStatus", 503, True, 3),
+        url("/loop"): ("crawl", "TooManyRedirects", None, False, 1),
+        url("/binary"): ("crawl", "NotHTML", None, False, 1),
+        url("/binary-as-html"): ("crawl", "NotHTML", None, False, 1),
+        url("/huge"): ("crawl", "TooLarge", None, False, 1),
+        url("/huge-streamed"): ("crawl", "TooLarge", None, False, 1),
+        url("/empty"): ("extract", "NoContent", None, False, 1),
+        url("/slow"): ("crawl", "FetchTimeout", None, True, 3),
+        url("/reset"): ("crawl", "FetchConnectionError", None, True, 3),
+        "http://exa mple.com/": ("validate", "InvalidURL", None, False, 1),
+        "ftp://127.0.0.1/file": ("validate", "InvalidURL", None, False, 1),
+    }
+    got = {
+        u: (r["stage"], r["error_type"], r["status_code"], r["retryable"], r["attempts"])
+        for u, r in rows.items()
+    }
+    assert got == expected_rows
+    assert all(r["failure_count"] == 1 and r["resolved_at"] is None for r in rows.values())
+    assert all((r["next_retry_at"] is not None) == r["retryable"] for r in rows.values())
     for doc in docs.values():
         assert doc["word_count"] > 0 and len(doc["content_hash"]) == 64 and doc["title"]
         assert doc["language"] and len(doc["language"]) == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy.exc
 from prefect import flow
 
+from quarrycore.deadletters import DeadLetterStore
 from quarrycore.records import Batch, Document, ExtractOutput, Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
@@ -37,7 +38,10 @@ SETTINGS = QuarrySettings(task_retries=2, task_retry_delay=0.01, task_retry_jitt
 @flow
 async def store_once(store: FlakyStore) -> str:
     task = store_batch.with_options(**retry_options(SETTINGS))
-    state = await task(ExtractOutput(batch=Batch("j", 0, ())), store, return_state=True)
+    dead_letters = DeadLetterStore(store.url.replace("s.db", "dl.db"))
+    state = await task(
+        ExtractOutput(batch=Batch("j", 0, ())), store, dead_letters, return_state=True
+    )
     return state.type.value
 
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy.exc
 from prefect.states import Completed, Failed
 
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import HTTPStatus, NotHTML
 from quarrycore.fetch import Fetcher
 from quarrycore.records import Batch, Document, ExtractOutput, Failure
@@ -37,13 +38,19 @@ async def test_store_task_body_commits_documents_and_failures(tmp_path: Path) ->
     fail = Failure(
         url="http://x/2", stage="crawl", error_type="NotHTML", message="pdf", retryable=False
     )
+    dead_letters = DeadLetterStore(f"sqlite:///{tmp_path / 'dl.db'}")
     report = await store_batch.fn(
         ExtractOutput(
             batch=Batch("j", 7, ("http://x/1", "http://x/2")), documents=[doc], failures=[fail]
         ),
         store,
+        dead_letters,
     )
     assert (report.batch_index, report.stored, report.failed) == (7, 1, 1)
+    rows = list(dead_letters.rows(DeadLetterFilter(job_id="j")))
+    assert [(r["url"], r["stage"], r["error_type"]) for r in rows] == [
+        ("http://x/2", "crawl", "NotHTML")
+    ]
     assert store.url_states("j") == {
         "http://x/1": ("stored", None),
         "http://x/2": ("failed", "NotHTML"),
