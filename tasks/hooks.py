@@ -16,6 +16,7 @@ from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import Stage, is_transient
 from quarrycore.pipeline import batch_failures
 from quarrycore.records import Batch, CrawlOutput, ExtractOutput
+from tasks.policy import exception_of
 
 logger = logging.getLogger("quarrycore.deadletters")
 Hook = Callable[[Task[Any, Any], TaskRun, State[Any]], None]
@@ -39,11 +40,7 @@ def record_failed_batch(dead_letters: DeadLetterStore, stage: Stage) -> Hook:
     def hook(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> None:
         context = TaskRunContext.get()
         parameters = context.parameters if context and context.parameters else {}
-        exc = (
-            state.data
-            if isinstance(state.data, BaseException)
-            else RuntimeError(state.message or "task failed")
-        )
+        exc = exception_of(state) or RuntimeError(state.message or "task failed")
         batch, urls = batch_urls(stage, parameters)
         dead_letters.record(
             batch.job_id,

@@ -12,9 +12,18 @@ from quarrycore.exceptions import is_transient
 from quarrycore.settings import QuarrySettings
 
 
+def exception_of(state: State[Any]) -> BaseException | None:
+    """The exception a Failed state carries: as its data, or in its result record."""
+    data = state.data
+    if isinstance(data, BaseException):
+        return data
+    result = getattr(data, "result", None)  # a ResultRecord once the state is final
+    return result if isinstance(result, BaseException) else None
+
+
 def retry_on_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
     """``retry_condition_fn``: retry timeouts, connection and database-lock errors only."""
-    exc = state.data if isinstance(state.data, BaseException) else None
+    exc = exception_of(state)
     return exc is not None and is_transient(exc)
 
 

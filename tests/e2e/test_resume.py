@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint, read_checkpoint
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.devserver import Response, html_page
 from quarrycore.store import DocumentStore, JobCounts
 from tests.e2e.jobs import (
     numbered_site,
@@ -49,7 +51,9 @@ def test_checkpoint_atomic_saving(tmp_path: Path) -> None:
         import os, signal
         from datetime import UTC, datetime
         from pathlib import Path
-        from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint
+        from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.devserver import Response, html_page
+from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint
         from quarrycore.store import JobCounts
         def die(*args):  # the crash: after write + fsync, before the rename
             os.kill(os.getpid(), signal.SIGKILL)
@@ -207,6 +211,13 @@ def _kill_resume_loop(tmp_path: Path, *, kills: int, pages: int, missing: int) -
     }
     late = [(path, when) for when, path in log if path in committed and when > committed[path]]
     assert late == []
+    # dead_letter.db agrees with the store: the failed URLs, and no stored URL, are open.
+    open_rows = list(
+        DeadLetterStore("sqlite:///dead_letter.db").rows(DeadLetterFilter(job_id="k9"))
+    )
+    assert sorted(r["url"] for r in open_rows) == sorted(
+        u for u, (s, _) in states.items() if s == "failed"
+    )
 
 
 def test_pipeline_checkpoint_resume_e2e(tmp_path: Path) -> None:
@@ -217,6 +228,71 @@ def test_pipeline_checkpoint_resume_e2e(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_pipeline_checkpoint_resume_e2e_many_kills(tmp_path: Path) -> None:
     _kill_resume_loop(tmp_path, kills=40, pages=2990, missing=10)
+
+
+def test_dead_letter_integration(tmp_path: Path) -> None:
+    """Failures of a job killed twice and resumed are each one dead letter; a flaky URL
+    that failed is replayed with `quarry dead-letters retry` and its row resolved; no
+    URL is ever both stored and an open dead letter."""
+    db = f"sqlite:///{tmp_path / 'quarry.db'}"
+    site = numbered_site(200, missing=15, delay=0.01)
+    flaky = {"down": True}
+
+    def unstable(hits: int) -> Response:
+        if flaky["down"]:
+            return Response(503, b"<html><body>busy</body></html>")
+        return Response(200, html_page("Back", "<p>" + "The service is back online. " * 9 + "</p>"))
+
+    for i in range(5):
+        site.routes[f"/unstable/{i}"] = unstable
+    urls = site.urls + [site.url(f"/unstable/{i}") for i in range(5)]  # type: ignore[attr-defined]
+    with site:
+        (tmp_path / "urls.txt").write_text("\n".join(urls))
+        env = quarry_env(tmp_path)
+        args = [
+            "crawl",
+            "--urls-file",
+            "urls.txt",
+            "--job-id",
+            "dl",
+            "--db",
+            db,
+            "--batch-size",
+            "20",
+            "--concurrency",
+            "8",
+            "--no-progress",
+        ]
+        for target in (40, 120):
+            proc = start_quarry(args, tmp_path, env)
+            wait_for_processed(db, "dl", target, timeout=120, proc=proc)
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        final = run_quarry(args, tmp_path, env)
+        assert final.returncode == 0, (final.stdout + final.stderr)[-3000:]
+
+        dead_letters = DeadLetterStore("sqlite:///dead_letter.db")
+        rows = list(dead_letters.rows(DeadLetterFilter(job_id="dl")))
+        failed = {u for u, (s, _) in DocumentStore(db).url_states("dl").items() if s == "failed"}
+        assert sorted(r["url"] for r in rows) == sorted(failed)
+        assert len(rows) == 20  # 15 x 404 (permanent), 5 x 503 (retryable)
+        assert sum(r["retryable"] for r in rows) == 5
+
+        flaky["down"] = False
+        stats = run_quarry(["dead-letters", "stats", "--job-id", "dl", "--json"], tmp_path, env)
+        assert {
+            (r["error_type"], r["retryable"], r["count"]) for r in json.loads(stats.stdout)
+        } == {("HTTPStatus", False, 15), ("HTTPStatus", True, 5)}
+        retry = run_quarry(
+            ["dead-letters", "retry", "--job-id", "dl", "--now", "--db", db], tmp_path, env
+        )
+        assert retry.returncode == 0, (retry.stdout + retry.stderr)[-3000:]
+
+    states = DocumentStore(db).url_states("dl")
+    stored = {u for u, (s, _) in states.items() if s == "stored"}
+    assert len(stored) == 205 and all(site.url(f"/unstable/{i}") in stored for i in range(5))
+    open_rows = list(dead_letters.rows(DeadLetterFilter(job_id="dl")))
+    assert len(open_rows) == 15 and not {r["url"] for r in open_rows} & stored
 
 
 def test_bad_checkpoints_are_clear_errors_and_left_untouched(tmp_path: Path) -> None:
