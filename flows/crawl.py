@@ -130,7 +130,7 @@ async def quarry_crawl(
     run_id = str(flow_run.id) if flow_run.id else None
 
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
-    dead_letters = await asyncio.to_thread(DeadLetterStore, settings.dead_letter_url)
+    dead_letters = await asyncio.to_thread(DeadLetterStore.for_settings, settings)
     lock: JobLock | None = None
     try:
         raw = gather_inputs(urls, urls_file)

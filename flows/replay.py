@@ -61,7 +61,7 @@ async def replay_dead_letters(
         due_before=datetime.now(UTC) if only_due else None,
         max_attempts=max_attempts,
     )
-    dead_letters = await asyncio.to_thread(DeadLetterStore, settings.dead_letter_url)
+    dead_letters = await asyncio.to_thread(DeadLetterStore.for_settings, settings)
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
     results: list[CrawlResult] = []
     try:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from quarrycore.db import make_engine
 from quarrycore.records import Failure
 from quarrycore.schema import url_key
+from quarrycore.settings import QuarrySettings
 
 dl_metadata = sa.MetaData()
 
@@ -76,6 +77,14 @@ class DeadLetterStore:
         self.policy = policy or RetryPolicy()
         self.engine = make_engine(url)
         dl_metadata.create_all(self.engine)
+
+    @classmethod
+    def for_settings(cls, settings: QuarrySettings) -> DeadLetterStore:
+        policy = RetryPolicy(
+            base_seconds=settings.dead_letter_backoff_base,
+            max_seconds=settings.dead_letter_backoff_max,
+        )
+        return cls(settings.dead_letter_url, policy=policy)
 
     def close(self) -> None:
         self.engine.dispose()

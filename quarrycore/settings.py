@@ -31,6 +31,12 @@ class QuarrySettings(BaseSettings):
     dead_letter_url: str = Field(
         "sqlite:///dead_letter.db", description="SQLAlchemy URL of the dead-letter database."
     )
+    dead_letter_backoff_base: float = Field(
+        300.0, ge=0, description="Seconds to a transient dead letter's first retry time."
+    )
+    dead_letter_backoff_max: float = Field(
+        86_400.0, ge=0, description="Cap on a dead letter's retry delay (s)."
+    )
     data_dir: Path = Field(
         Path(".quarry"), description="Directory for Prefect task results and local state."
     )
