@@ -51,9 +51,7 @@ def test_checkpoint_atomic_saving(tmp_path: Path) -> None:
         import os, signal
         from datetime import UTC, datetime
         from pathlib import Path
-        from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
-from quarrycore.devserver import Response, html_page
-from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint
+        from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint
         from quarrycore.store import JobCounts
         def die(*args):  # the crash: after write + fsync, before the rename
             os.kill(os.getpid(), signal.SIGKILL)
