@@ -1,0 +1,58 @@
+"""Set up a Prefect server for QuarryCore, once; safe to run again.
+
+    PREFECT_API_URL=http://127.0.0.1:4200/api python -m deployments.setup
+
+It creates the process work pool ``quarry-pool`` (if missing), registers QuarryCore's
+block types, and deploys everything in ``prefect.yaml``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists
+from prefect.settings import PREFECT_API_URL
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+WORK_POOL = "quarry-pool"
+
+
+async def ensure_work_pool(name: str) -> bool:
+    """Create the process work pool; False when it was there already."""
+    async with get_client() as client:
+        try:
+            await client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:
+            return False
+    return True
+
+
+def _prefect(*args: str) -> None:
+    env = {**os.environ, "QUARRY_PROJECT_DIR": str(PROJECT_DIR)}
+    subprocess.run([sys.executable, "-m", "prefect", *args], cwd=PROJECT_DIR, env=env, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--pool", default=WORK_POOL, help="work pool name (process type)")
+    args = parser.parse_args()
+    if not PREFECT_API_URL.value():
+        sys.exit("set PREFECT_API_URL to the server to set up, e.g. http://127.0.0.1:4200/api")
+    created = asyncio.run(ensure_work_pool(args.pool))
+    print(f"work pool {args.pool}: {'created' if created else 'already there'}")
+    _prefect("block", "register", "-m", "quarrycore.blocks")
+    _prefect("--no-prompt", "deploy", "--all")
+    print(f"done: start a worker here with `prefect worker start --pool {args.pool}`")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,182 @@
+"""QuarryCore operated the Prefect way, against a real `prefect server start` (on
+PostgreSQL) and a real process worker, through Prefect's own CLI.
+
+Marked ``deployment``: `pytest -m "not deployment"` skips them locally; CI runs them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from quarrycore.checkpoint import read_checkpoint
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.devserver import Response, html_page
+from quarrycore.store import DocumentStore
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.e2e.jobs import numbered_site, wait_for_processed
+from tests.e2e.prefect_server import PrefectStack, new_postgres_database, start_stack
+
+pytestmark = pytest.mark.deployment
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
+    import os
+
+    from tests.conftest import _postgres_available
+
+    problem = _postgres_available()
+    if problem is not None:
+        if os.environ.get("QUARRY_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required for the Prefect server tests: {problem}")
+        pytest.skip(f"no PostgreSQL for the Prefect server: {problem}")
+    name, url = new_postgres_database(POSTGRES_ADMIN_URL)
+    try:
+        yield from start_stack(tmp_path_factory.mktemp("prefect"), url)
+    finally:
+        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _params(tmp_path: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "database_url": f"sqlite:///{tmp_path / 'quarry.db'}",
+        "options": {
+            "checkpoint_dir": str(tmp_path / "checkpoints"),
+            "data_dir": str(tmp_path / "data"),
+            "dead_letter_url": f"sqlite:///{tmp_path / 'dead_letter.db'}",
+            "extract_workers": 1,
+            "fetch_backoff_base": 0.05,
+        },
+        **extra,
+    }
+
+
+def test_deployment_run_completes_and_stores_every_page(
+    stack: PrefectStack, tmp_path: Path
+) -> None:
+    site = numbered_site(60)
+    with site:
+        started = time.monotonic()
+        run_id, result = stack.run_deployment(
+            "quarry-crawl/quarry-crawl",
+            _params(tmp_path, urls=site.urls, job_id="deployed", batch_size=20),  # type: ignore[attr-defined]
+            watch=True,
+        )
+        elapsed = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    run = stack.flow_run(run_id)
+    assert run["state_type"] == "COMPLETED" and run["name"] == "deployed"
+    counts = DocumentStore(f"sqlite:///{tmp_path / 'quarry.db'}").counts("deployed")
+    assert (counts.stored, counts.failed, counts.pending) == (60, 0, 0)
+    print(f"prefect deployment run -> Completed: {elapsed:.1f} s")
+
+
+@pytest.mark.parametrize("way_back", ["new-deployment-run", "prefect-flow-run-retry"])
+def test_cancelled_run_resumes(stack: PrefectStack, tmp_path: Path, way_back: str) -> None:
+    db = f"sqlite:///{tmp_path / 'quarry.db'}"
+    site = numbered_site(240, delay=0.1)
+    with site:
+        params = _params(
+            tmp_path,
+            urls=site.urls,
+            job_id="cancel-me",
+            batch_size=10,  # type: ignore[attr-defined]
+            concurrency=4,
+        )
+        run_id, _ = stack.run_deployment("quarry-crawl/quarry-crawl", params, watch=False)
+        wait_for_processed(db, "cancel-me", 30, timeout=180)
+        cancelled_at = time.monotonic()
+        cancel = stack.prefect("flow-run", "cancel", run_id)
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        assert stack.wait_state(run_id, {"CANCELLED"}, timeout=120) == "CANCELLED"
+        to_cancelled = time.monotonic() - cancelled_at
+
+        store = DocumentStore(db)
+        counts = store.counts("cancel-me")
+        assert 0 < counts.processed < 240
+        checkpoint = read_checkpoint(tmp_path / "checkpoints" / "cancel-me.json")
+        assert checkpoint.stage in ("interrupted", "cancelled")
+        assert (checkpoint.processed_count, checkpoint.pending_count) == (
+            counts.processed,
+            counts.pending,
+        )
+        pending = {u for u, (s, _) in store.url_states("cancel-me").items() if s == "pending"}
+        assert set(checkpoint.urls_remaining) == pending
+
+        if way_back == "new-deployment-run":
+            again, result = stack.run_deployment(
+                "quarry-crawl/quarry-crawl", {**params, "urls": [], "resume": True}, watch=True
+            )
+        else:
+            result = stack.prefect("flow-run", "retry", run_id)
+            again = run_id
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert stack.wait_state(again, {"COMPLETED"}, timeout=300) == "COMPLETED"
+        log = list(site.log)
+
+    final = store.counts("cancel-me")
+    assert (final.stored, final.pending) == (240, 0)
+    docs = list(store.iter_documents("cancel-me"))
+    assert len(docs) == 240
+    committed = {
+        urlsplit(d["url"]).path: d["stored_at"].replace(tzinfo=UTC).timestamp() for d in docs
+    }
+    refetched_after_commit = [p for when, p in log if when > committed[p]]
+    assert refetched_after_commit == []
+    print(
+        f"{way_back}: cancel -> Cancelled in {to_cancelled:.1f} s; "
+        f"{counts.processed} URLs done at the cancel; "
+        f"{sum(1 for _ in log) - 240} URLs fetched twice (never after their commit)"
+    )
+
+
+def test_replay_deployment_resolves_a_recovered_url(stack: PrefectStack, tmp_path: Path) -> None:
+    state = {"down": True}
+
+    def recovering(hits: int) -> Response:
+        if state["down"]:
+            return Response(503, b"<html><body>busy</body></html>")
+        return Response(200, html_page("Back", "<p>" + "Back in service today. " * 12 + "</p>"))
+
+    site = numbered_site(5)
+    site.routes["/recovering"] = recovering
+    with site:
+        params = _params(
+            tmp_path,
+            urls=[*site.urls, site.url("/recovering")],  # type: ignore[attr-defined]
+            job_id="replayed",
+        )
+        _, first = stack.run_deployment("quarry-crawl/quarry-crawl", params, watch=True)
+        assert first.returncode == 0, first.stdout[-3000:]
+        dead_letters = DeadLetterStore(params["options"]["dead_letter_url"])
+        assert [r["url"] for r in dead_letters.rows(DeadLetterFilter(job_id="replayed"))] == [
+            site.url("/recovering")
+        ]
+        state["down"] = False
+        run_id, replay = stack.run_deployment(
+            "replay-dead-letters/replay-dead-letters",
+            {
+                "job_id": "replayed",
+                "only_due": False,
+                "database_url": params["database_url"],
+                "dead_letter_url": params["options"]["dead_letter_url"],
+                "options": params["options"],
+            },
+            watch=True,
+        )
+    assert replay.returncode == 0, replay.stdout[-3000:]
+    assert stack.flow_run(run_id)["state_type"] == "COMPLETED"
+    store = DocumentStore(params["database_url"])
+    assert store.url_states("replayed")[site.url("/recovering")] == ("stored", None)
+    assert list(dead_letters.rows(DeadLetterFilter(job_id="replayed"))) == []
+    assert dead_letters.for_url(site.url("/recovering"))[0]["resolved_at"] is not None
