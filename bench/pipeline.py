@@ -88,6 +88,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Our own server on 127.0.0.1: loopback allowed, no per-host politeness.
+    os.environ.setdefault("QUARRY_ALLOW_PRIVATE_NETWORKS", "1")
+    os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
+    os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "64")
 
     ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     server = multiprocessing.Process(target=_serve, args=(args.pages, ports), daemon=True)

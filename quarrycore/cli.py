@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -61,6 +62,13 @@ def crawl(
     checkpoint_interval: Annotated[
         float | None, typer.Option(help="Seconds between checkpoints.")
     ] = None,
+    allow_private_networks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-networks",
+            help="Allow private/loopback addresses (intranets; off by default: SSRF guard).",
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
 ) -> None:
     """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
@@ -96,6 +104,8 @@ def crawl(
         "checkpoint_interval": settings.checkpoint_interval,
         "resume": resume is not None,
     }
+    if allow_private_networks:
+        parameters["options"] = {"allow_private_networks": True}
     try:
         ensure_detached_server()
         if resume:
@@ -208,10 +218,13 @@ def demo(
     """Serve the shipped sample site on 127.0.0.1 and crawl every page of it."""
     from quarrycore.devserver import SiteServer, sample_site_routes
 
+    # Our own server on 127.0.0.1: allow the loopback address, and no politeness delay.
+    os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
+    os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "16")
     with SiteServer(sample_site_routes(), port=port) as server:
         urls = [server.url(path) for path in server.routes if path.startswith("/articles/")]
         console.print(f"sample site: {server.url('/')} ({len(urls)} articles)")
-        crawl(urls=urls, job_id=job_id or new_job_id(), db=db)
+        crawl(urls=urls, job_id=job_id or new_job_id(), db=db, allow_private_networks=True)
 
 
 @app.command("serve-sample")

@@ -51,14 +51,20 @@ class SiteServer:
     """Serve ``routes`` (path -> response) on 127.0.0.1 in a background thread."""
 
     def __init__(
-        self, routes: Mapping[str, Route] | None = None, *, port: int = 0, delay: float = 0.0
+        self,
+        routes: Mapping[str, Route] | None = None,
+        *,
+        port: int = 0,
+        delay: float = 0.0,
+        host: str = "127.0.0.1",
     ) -> None:
         self.routes: dict[str, Route] = dict(routes or {})
         self.delay = delay
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
-        self.log: list[tuple[float, str]] = []
-        self._httpd = _Server(("127.0.0.1", port), self._handler_class())
+        self.log: list[tuple[float, str]] = []  # (wall-clock time, path) of each request
+        self.host = host
+        self._httpd = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
 
     @property
@@ -66,7 +72,7 @@ class SiteServer:
         return int(self._httpd.server_address[1])
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def start(self) -> SiteServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -99,7 +105,7 @@ class SiteServer:
     def _record(self, path: str) -> int:
         with self._lock:
             self._counts[path] += 1
-            self.log.append((time.monotonic(), path))
+            self.log.append((time.time(), path))
             return self._counts[path]
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -21,7 +21,9 @@ names stored for every URL that failed::
         │   ├── TooManyRedirects     permanent
         │   ├── TooLarge             permanent
         │   ├── NotHTML              permanent
-        │   └── RobotsDisallowed     permanent
+        │   ├── RobotsDisallowed     permanent
+        │   ├── RobotsUnavailable    transient: robots.txt answered 5xx or not at all
+        │   └── BlockedAddress       permanent: a private/loopback/link-local address
         ├── ExtractError             stage extract
         │   ├── NoContent            permanent
         │   └── ExtractFailed        permanent
@@ -128,6 +130,16 @@ class NotHTML(FetchError):
 
 class RobotsDisallowed(FetchError):
     pass
+
+
+class RobotsUnavailable(FetchError):
+    """RFC 9309: a robots.txt that cannot be read (5xx, unreachable) means 'not now'."""
+
+    default_retryable = True
+
+
+class BlockedAddress(FetchError):
+    """The host resolves to an address the SSRF guard refuses."""
 
 
 class ExtractError(URLFailure):

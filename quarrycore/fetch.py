@@ -23,6 +23,8 @@ from quarrycore.exceptions import (
     TooManyRedirects,
     URLFailure,
 )
+from quarrycore.netguard import AddressPolicy, GuardedBackend, GuardedTransport
+from quarrycore.politeness import ROBOTS_MAX_BYTES, HostGate, RobotsCache, parse_retry_after
 from quarrycore.records import Batch, CrawlOutput, Failure, FetchedPage
 from quarrycore.settings import HTML_CONTENT_TYPES, QuarrySettings
 from quarrycore.urls import host_of, normalize_url
@@ -69,19 +71,32 @@ class Fetcher:
             write=settings.read_timeout,
             pool=None,  # waiting for a pooled connection is bounded by our semaphores
         )
+        limits = httpx.Limits(
+            max_connections=settings.concurrency,
+            max_keepalive_connections=settings.concurrency,
+        )
+        if transport is None:
+            policy = AddressPolicy(
+                allow_private=settings.allow_private_networks,
+                allowlist=settings.private_network_allowlist,
+            )
+            backend = GuardedBackend(policy, host_overrides=settings.host_overrides)
+            transport = GuardedTransport(backend, limits=limits)
         self._client = httpx.AsyncClient(
             timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=settings.concurrency,
-                max_keepalive_connections=settings.concurrency,
-            ),
+            limits=limits,
             headers={"User-Agent": settings.user_agent, "Accept": "text/html,*/*;q=0.5"},
             follow_redirects=False,  # followed by hand so each hop is validated
             transport=transport,
             trust_env=False,
         )
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._host_slots: dict[str, asyncio.Semaphore] = {}
+        self._gates: dict[str, HostGate] = {}
+        self._robots = (
+            RobotsCache(self._fetch_robots, user_agent=settings.user_agent, ttl=settings.robots_ttl)
+            if settings.respect_robots
+            else None
+        )
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -134,22 +149,45 @@ class Fetcher:
                 )
             )
 
-    def _host_slot(self, url: str) -> asyncio.Semaphore:
+    def gate(self, url: str) -> HostGate:
         host = host_of(url)
-        slot = self._host_slots.get(host)
-        if slot is None:
-            slot = self._host_slots[host] = asyncio.Semaphore(self._settings.per_host_concurrency)
-        return slot
+        gate = self._gates.get(host)
+        if gate is None:
+            gate = self._gates[host] = HostGate(
+                concurrency=self._settings.per_host_concurrency,
+                delay=self._settings.per_host_delay,
+            )
+        return gate
 
     async def _fetch_once(self, url: str) -> FetchedPage:
         current = url
         for _hop in range(self._settings.max_redirects + 1):
-            async with self._slots, self._host_slot(current):
+            gate = self.gate(current)
+            if self._robots is not None:
+                crawl_delay = await self._robots.check(current)
+                if crawl_delay:
+                    gate.slow_down_to(crawl_delay)
+            # The host's turn first, then a global slot: waiting for a slow or paused
+            # host never holds a slot that another host could use.
+            async with gate.slot(), self._slots:
                 location = await self._request(url, current)
             if isinstance(location, FetchedPage):
                 return location
             current = location
         raise TooManyRedirects(f"more than {self._settings.max_redirects} redirects")
+
+    async def _fetch_robots(self, robots_url: str) -> tuple[int, bytes]:
+        body = b""
+        async with (
+            self.gate(robots_url).slot(),
+            self._slots,
+            self._client.stream("GET", robots_url, follow_redirects=True) as response,
+        ):
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > ROBOTS_MAX_BYTES:
+                    break
+            return response.status_code, body
 
     async def _request(self, url: str, current: str) -> FetchedPage | str:
         """One HTTP exchange: the page, or the next URL of a redirect."""
@@ -160,6 +198,10 @@ class Fetcher:
                     target = urljoin(current, response.headers["location"])
                     return normalize_url(target)
                 if not 200 <= status < 300:
+                    if status in (429, 503):
+                        wait = parse_retry_after(response.headers.get("retry-after"))
+                        if wait is not None:
+                            self.gate(current).pause(min(wait, self._settings.max_retry_after))
                     raise HTTPStatus(f"HTTP {status} from {current}", status_code=status)
                 body = await self._read_limited(response)
                 content_type = classify_content_type(

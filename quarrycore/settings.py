@@ -67,7 +67,7 @@ class QuarrySettings(BaseSettings):
     # ~0.75 s, so the 3 task runs per batch cost < 5 % and 10k URLs make 300 task runs.
     batch_size: int = Field(100, gt=0, le=10_000, description="URLs per task run.")
     concurrency: int = Field(32, gt=0, le=1024, description="Requests in flight, all hosts.")
-    per_host_concurrency: int = Field(8, gt=0, le=256, description="Requests in flight a host.")
+    per_host_concurrency: int = Field(2, gt=0, le=256, description="Requests in flight a host.")
 
     # HTTP limits.
     user_agent: str = Field(
@@ -82,6 +82,30 @@ class QuarrySettings(BaseSettings):
     )
     max_body_bytes: int = Field(
         10 * 1024 * 1024, gt=0, description="Body size (decompressed) past which a page is cut."
+    )
+
+    # Safety: which addresses may be fetched at all.
+    allow_private_networks: bool = Field(
+        False, description="Allow private, loopback and link-local addresses (intranets, tests)."
+    )
+    private_network_allowlist: list[str] = Field(
+        default_factory=list, description="Networks (CIDR) allowed even when private ones are not."
+    )
+    host_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="host -> IP address, used instead of DNS (like /etc/hosts).",
+    )
+
+    # Politeness.
+    respect_robots: bool = Field(True, description="Fetch and obey robots.txt.")
+    robots_ttl: float = Field(86_400.0, gt=0, description="Seconds a robots.txt stays cached.")
+    per_host_delay: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between request starts to one host (Crawl-delay wins if larger).",
+    )
+    max_retry_after: float = Field(
+        600.0, ge=0, description="Longest Retry-After pause honoured for a host (s)."
     )
 
     # Retries of one URL inside a batch (the batch is never thrown away for one URL).

@@ -12,6 +12,12 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Every test site runs on 127.0.0.1, which the SSRF guard refuses by default; and they
+# are our own servers, so no politeness delay. Tests of the guard and of the delays set
+# these back explicitly.
+os.environ.setdefault("QUARRY_ALLOW_PRIVATE_NETWORKS", "1")
+os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
+os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "16")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QUARRY_SHARED_DIR", ROOT.parent / "shared"))

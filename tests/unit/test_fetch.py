@@ -22,6 +22,7 @@ def settings(**overrides: object) -> QuarrySettings:
     base: dict[str, object] = {
         "fetch_backoff_base": 0.0,
         "fetch_retries": 2,
+        "respect_robots": False,
         "max_body_bytes": 10_000,
         "max_redirects": 3,
     }

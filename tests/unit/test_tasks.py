@@ -63,7 +63,7 @@ async def test_crawl_task_body_fetches_a_batch() -> None:
             return httpx.Response(200, html="<html><body><p>a</p></body></html>")
         return httpx.Response(404)
 
-    settings = QuarrySettings(fetch_backoff_base=0)
+    settings = QuarrySettings(fetch_backoff_base=0, respect_robots=False)
     async with Fetcher(settings, transport=httpx.MockTransport(handler)) as fetcher:
         out = await crawl_batch.fn(Batch("j", 0, ("http://x/a", "http://x/b")), fetcher)
     assert [p.url for p in out.pages] == ["http://x/a"]
