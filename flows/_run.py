@@ -16,6 +16,7 @@ from quarrycore.fetch import Fetcher
 from quarrycore.joblock import JobLock
 from quarrycore.pipeline import Stages, run_batches
 from quarrycore.records import Batch, BatchReport, CrawlOutput, ExtractOutput
+from quarrycore.scope import CrawlScope, discover_links
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 from tasks.crawl import crawl_batch, crawl_cache_key
@@ -39,6 +40,7 @@ async def run_job(
     checkpointer: JobCheckpointer,
     lock: JobLock,
     total: int,
+    scope: CrawlScope,
 ) -> StopSignals:
     """Run every pending batch; return the signal state (a stop may have been asked)."""
     logger = get_run_logger()
@@ -69,7 +71,9 @@ async def run_job(
         return await extract(crawled, pool)
 
     async def store_stage(extracted: ExtractOutput) -> BatchReport:
-        report = await store_task(extracted, store, dead_letters)
+        if scope.follows_links:
+            extracted.links = discover_links(extracted, scope)
+        report = await store_task(extracted, store, dead_letters, scope.max_pages)
         # Committed: the store answers for these URLs now, so the cached fetch (the HTML
         # of the whole batch) is not needed on disk any more.
         key = crawl_cache_key(None, {"batch": extracted.batch})  # type: ignore[arg-type]
@@ -109,14 +113,23 @@ async def run_job(
         asyncio.create_task(_heartbeat(lock, settings.job_lock_ttl / 3)),
     ]
     try:
-        loop_task = asyncio.create_task(
-            run_batches(
-                _batches(store, job_id, settings.batch_size),
-                Stages(crawl=crawl_stage, extract=extract_stage, store=store_stage),
-                on_done=on_done,
-                should_stop=lambda: signals.stop_requested,
-            )
-        )
+
+        async def every_pass() -> None:
+            # Links found by the last batches of a pass are committed after the pass
+            # read its last page of pending URLs: go round again until none is left.
+            while True:
+                await run_batches(
+                    _batches(store, job_id, settings.batch_size),
+                    Stages(crawl=crawl_stage, extract=extract_stage, store=store_stage),
+                    on_done=on_done,
+                    should_stop=lambda: signals.stop_requested,
+                )
+                if signals.stop_requested or not scope.follows_links:
+                    return
+                if (await asyncio.to_thread(store.counts, job_id)).pending == 0:
+                    return
+
+        loop_task = asyncio.create_task(every_pass())
         await _await_with_grace(loop_task, signals, settings.shutdown_grace)
     finally:
         signals.restore()
@@ -151,8 +164,9 @@ async def _heartbeat(lock: JobLock, every: float) -> None:
 
 
 async def _batches(store: DocumentStore, job_id: str, batch_size: int) -> AsyncIterator[Batch]:
-    pages = store.iter_pending(job_id, batch_size)
+    pages = store.iter_pending_with_depth(job_id, batch_size)
     index = 0
-    while (urls := await asyncio.to_thread(next, pages, None)) is not None:
-        yield Batch(job_id=job_id, index=index, urls=tuple(urls))
+    while (page := await asyncio.to_thread(next, pages, None)) is not None:
+        urls, depths = zip(*page, strict=True)
+        yield Batch(job_id=job_id, index=index, urls=tuple(urls), depths=tuple(depths))
         index += 1

@@ -36,14 +36,15 @@ from quarrycore.checkpoint import (
     read_checkpoint,
 )
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
+from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError, QuarryError
 from quarrycore.intake import register_inputs
 from quarrycore.joblock import JobLock
 from quarrycore.jobs import new_job_id, validate_job_id
 from quarrycore.results import CrawlResult
+from quarrycore.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
-from quarrycore.urls import gather_inputs
+from quarrycore.urls import gather_inputs, host_of, normalize_url
 
 
 def _run_name() -> str:
@@ -92,6 +93,13 @@ async def quarry_crawl(
     resume: bool = False,
     resume_from: str | None = None,
     checkpoint_interval: float | None = None,
+    seeds: list[str] | None = None,
+    max_depth: int | None = None,
+    max_pages: int | None = None,
+    same_host: bool = True,
+    allow_domains: list[str] | None = None,
+    include: list[str] | None = None,
+    exclude: list[str] | None = None,
     options: dict[str, Any] | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
@@ -99,7 +107,11 @@ async def quarry_crawl(
     Running it again with the same ``job_id`` continues the job: URLs already stored or
     failed are never fetched again. ``resume=True`` (or ``resume_from``, a checkpoint
     file) requires a checkpoint (file, else Prefect Block) or the job in the store.
-    ``options`` sets any other :class:`~quarrycore.settings.QuarrySettings` field.
+    Link following: ``seeds`` (crawled like ``urls``) and ``max_depth`` > 0 enqueue the
+    in-scope links of stored pages (``same_host`` or ``allow_domains``, ``include`` /
+    ``exclude`` regexes), at most ``max_pages`` URLs in the job; the scope is kept with
+    the job, so a resume follows it. ``options`` sets any other
+    :class:`~quarrycore.settings.QuarrySettings` field.
     """
     started, start_time = time.monotonic(), datetime.now(UTC)
     logger = get_run_logger()
@@ -133,8 +145,23 @@ async def quarry_crawl(
     dead_letters = await asyncio.to_thread(DeadLetterStore.for_settings, settings)
     lock: JobLock | None = None
     try:
-        raw = gather_inputs(urls, urls_file)
+        raw = [*(seeds or ()), *gather_inputs(urls, urls_file)]
         known = await asyncio.to_thread(store.job_exists, job_id)
+        if max_depth is not None or max_pages is not None or seeds:
+            scope = build_scope(
+                raw,
+                max_depth=max_depth or 0,
+                max_pages=max_pages,
+                same_host=same_host,
+                allow_domains=allow_domains,
+                include=include,
+                exclude=exclude,
+            )
+        else:
+            saved = (await asyncio.to_thread(store.job_settings, job_id)).get("crawl_scope")
+            scope = CrawlScope.from_json(saved) if saved else CrawlScope()
+        if scope.max_pages is not None:
+            raw = raw[: scope.max_pages]
         if (resume or resume_from) and checkpoint is None and not known:
             raise ConfigError(
                 f"nothing to resume: no checkpoint and no job {job_id!r} in "
@@ -142,7 +169,11 @@ async def quarry_crawl(
             )
         if not raw and not known and checkpoint is None:
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
-        await asyncio.to_thread(store.start_job, job_id, settings.model_dump(mode="json"))
+        await asyncio.to_thread(
+            store.start_job,
+            job_id,
+            {**settings.model_dump(mode="json"), "crawl_scope": scope.to_json()},
+        )
         lock = JobLock(store.engine, job_id, ttl=settings.job_lock_ttl)
         await asyncio.to_thread(lock.acquire)
         if checkpoint is not None and not known and checkpoint.urls_remaining_complete:
@@ -174,6 +205,7 @@ async def quarry_crawl(
             checkpointer=checkpointer,
             lock=lock,
             total=before.total,
+            scope=scope,
         )
         counts = await asyncio.to_thread(store.counts, job_id)
         result = CrawlResult.from_counts(
@@ -214,6 +246,35 @@ async def quarry_crawl(
             await asyncio.to_thread(lock.release)
         await asyncio.to_thread(store.close)
         await asyncio.to_thread(dead_letters.close)
+
+
+def build_scope(
+    inputs: list[str],
+    *,
+    max_depth: int,
+    max_pages: int | None,
+    same_host: bool,
+    allow_domains: list[str] | None,
+    include: list[str] | None,
+    exclude: list[str] | None,
+) -> CrawlScope:
+    hosts = []
+    for raw in inputs:
+        try:
+            hosts.append(host_of(normalize_url(raw)))
+        except QuarryError:
+            continue
+    return CrawlScope.from_json(
+        {
+            "max_depth": max_depth,
+            "max_pages": max_pages,
+            "same_host": same_host,
+            "seed_hosts": sorted(set(hosts)),
+            "allow_domains": allow_domains or [],
+            "include": include or [],
+            "exclude": exclude or [],
+        }
+    )
 
 
 def _hand_back(sig: int) -> None:

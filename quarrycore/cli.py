@@ -62,6 +62,19 @@ def crawl(
     checkpoint_interval: Annotated[
         float | None, typer.Option(help="Seconds between checkpoints.")
     ] = None,
+    seed: Annotated[
+        list[str] | None, typer.Option("--seed", help="Start URL of a link-following crawl.")
+    ] = None,
+    max_depth: Annotated[int | None, typer.Option(help="Links followed from a seed.")] = None,
+    max_pages: Annotated[int | None, typer.Option(help="URLs in the job, at most.")] = None,
+    same_host: Annotated[
+        bool, typer.Option("--same-host/--any-host", help="Follow links on the seeds' hosts.")
+    ] = True,
+    allow_domain: Annotated[
+        list[str] | None, typer.Option("--allow-domain", help="Follow links to this domain.")
+    ] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Follow only matching URLs.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Never follow matching URLs.")] = None,
     allow_private_networks: Annotated[
         bool,
         typer.Option(
@@ -85,7 +98,7 @@ def crawl(
         job = validate_job_id(resume or job_id or new_job_id())
         make_engine(settings.database_url).dispose()  # a malformed URL fails here, fast
         raw = gather_inputs(urls, urls_file)
-        if not raw and not job_id and not resume:
+        if not raw and not seed and not job_id and not resume:
             raise NoURLsError("no URLs given: pass URLs, --urls-file, or --job-id of a job")
     except QuarryError as exc:
         raise _fail(str(exc)) from exc
@@ -104,6 +117,16 @@ def crawl(
         "checkpoint_interval": settings.checkpoint_interval,
         "resume": resume is not None,
     }
+    if seed or max_depth is not None or max_pages is not None:
+        parameters.update(
+            seeds=seed or [],
+            max_depth=max_depth or 0,
+            max_pages=max_pages,
+            same_host=same_host,
+            allow_domains=allow_domain or [],
+            include=include or [],
+            exclude=exclude or [],
+        )
     if allow_private_networks:
         parameters["options"] = {"allow_private_networks": True}
     try:

@@ -26,6 +26,7 @@ names stored for every URL that failed::
         │   └── BlockedAddress       permanent: a private/loopback/link-local address
         ├── ExtractError             stage extract
         │   ├── NoContent            permanent
+        │   ├── NoIndex              permanent: <meta name="robots" content="noindex">
         │   └── ExtractFailed        permanent
         └── StoreFailed              stage store, transient
 """
@@ -147,6 +148,10 @@ class ExtractError(URLFailure):
 
 
 class NoContent(ExtractError):
+    pass
+
+
+class NoIndex(ExtractError):
     pass
 
 

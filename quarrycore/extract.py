@@ -17,7 +17,7 @@ import trafilatura
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
-from quarrycore.exceptions import ExtractFailed, NoContent, URLFailure
+from quarrycore.exceptions import ExtractFailed, NoContent, NoIndex, URLFailure
 from quarrycore.records import Document, Failure, FetchedPage
 from quarrycore.urls import normalize_url
 
@@ -59,6 +59,15 @@ def _declared_language(tree: HtmlElement) -> str | None:
     if not lang:
         return None
     return str(lang).split("-")[0].strip().lower() or None
+
+
+def _robots_directives(tree: HtmlElement) -> set[str]:
+    directives: set[str] = set()
+    for meta in tree.iterfind(".//meta[@name]"):
+        if str(meta.get("name", "")).strip().lower() in ("robots", "quarrycore"):
+            content = str(meta.get("content", "")).lower()
+            directives |= {part.strip() for part in content.split(",")}
+    return directives
 
 
 def _base_url(tree: HtmlElement, page_url: str) -> str:
@@ -111,8 +120,11 @@ def _extract(page: FetchedPage, *, min_words: int) -> Document:
     tree = load_html(page.html)
     if tree is None:
         raise NoContent("the body is not parseable HTML")
+    directives = _robots_directives(tree)
+    if directives & {"noindex", "none"}:
+        raise NoIndex('the page asks not to be indexed (<meta name="robots" content="noindex">)')
     base = _base_url(tree, page.final_url)
-    links = out_links(tree, base)
+    links = () if directives & {"nofollow", "none"} else out_links(tree, base)
     canonical = _canonical(tree, base)
     declared_language = _declared_language(tree)
 

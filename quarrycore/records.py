@@ -21,6 +21,7 @@ class Batch:
     job_id: str
     index: int
     urls: tuple[str, ...]
+    depths: tuple[int, ...] = ()  # link depth of each URL (crawl mode); empty: all 0
 
     @property
     def fingerprint(self) -> str:
@@ -108,6 +109,7 @@ class ExtractOutput:
     batch: Batch
     documents: list[Document] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)
+    links: list[tuple[str, int]] = field(default_factory=list)  # (URL, depth) to enqueue
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ job_urls = sa.Table(
     sa.Column("url_key", sa.String(40), primary_key=True),
     sa.Column("url", sa.Text, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("depth", sa.Integer, nullable=False, server_default="0"),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("stage", sa.String(16)),
     sa.Column("error_type", sa.String(64)),

@@ -95,6 +95,13 @@ class DocumentStore:
                 .values(status=status, updated_at=datetime.now(UTC))
             )
 
+    def job_settings(self, job_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(jobs.c.settings).where(jobs.c.job_id == job_id)
+            ).scalar_one_or_none()
+        return dict(value or {})
+
     def job_status(self, job_id: str) -> str | None:
         with self.engine.connect() as conn:
             return conn.execute(
@@ -129,6 +136,7 @@ class DocumentStore:
                         "url_key": url_key(url),
                         "url": url,
                         "seq": seq,
+                        "depth": 0,
                         "state": PENDING if failure is None else FAILED,
                         "stage": None if failure is None else failure.stage,
                         "error_type": None if failure is None else failure.error_type,
@@ -150,13 +158,19 @@ class DocumentStore:
         )
 
     def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:
-        """Pending URLs in registration order, a batch at a time (keyset pagination, so
-        URLs committed meanwhile do not shift the pages)."""
+        for page in self.iter_pending_with_depth(job_id, batch_size):
+            yield [url for url, _ in page]
+
+    def iter_pending_with_depth(
+        self, job_id: str, batch_size: int
+    ) -> Iterator[list[tuple[str, int]]]:
+        """Pending URLs (with their link depth) in registration order, a batch at a time
+        (keyset pagination, so URLs committed meanwhile do not shift the pages)."""
         last_seq = 0
         while True:
             with self.engine.connect() as conn:
                 rows = conn.execute(
-                    sa.select(job_urls.c.url, job_urls.c.seq)
+                    sa.select(job_urls.c.url, job_urls.c.seq, job_urls.c.depth)
                     .where(
                         job_urls.c.job_id == job_id,
                         job_urls.c.state == PENDING,
@@ -168,7 +182,7 @@ class DocumentStore:
             if not rows:
                 return
             last_seq = rows[-1].seq
-            yield [row.url for row in rows]
+            yield [(row.url, row.depth) for row in rows]
 
     def pending_urls(self, job_id: str, limit: int) -> list[str] | None:
         """All pending URLs of the job in order, or ``None`` when there are more than
@@ -204,9 +218,17 @@ class DocumentStore:
 
     # -- the commit point -------------------------------------------------------------
     def commit_batch(
-        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+        self,
+        job_id: str,
+        docs: Sequence[Document],
+        failures: Sequence[Failure],
+        *,
+        links: Sequence[tuple[str, int]] = (),
+        max_urls: int | None = None,
     ) -> None:
-        """Store documents and mark their URLs stored, and failures failed, atomically."""
+        """Store documents and mark their URLs stored, and failures failed, atomically;
+        with the links the documents lead to enqueued in the same transaction (once per
+        job, and no more than ``max_urls`` URLs in the job), so a crash never loses them."""
         now = datetime.now(UTC)
         doc_rows = [_document_row(job_id, doc, now) for doc in docs]
         mark = (
@@ -248,6 +270,52 @@ class DocumentStore:
             )
             if marks:
                 conn.execute(mark, marks)
+            if links:
+                self._enqueue_links(conn, job_id, links, max_urls, now)
+
+    def _enqueue_links(
+        self,
+        conn: sa.Connection,
+        job_id: str,
+        links: Sequence[tuple[str, int]],
+        max_urls: int | None,
+        now: datetime,
+    ) -> None:
+        wanted = {url_key(url): (url, depth) for url, depth in reversed(links)}
+        known = set(
+            conn.execute(
+                sa.select(job_urls.c.url_key).where(
+                    job_urls.c.job_id == job_id, job_urls.c.url_key.in_(list(wanted))
+                )
+            ).scalars()
+        )
+        fresh = [
+            (key, *wanted[key])
+            for key in dict.fromkeys(url_key(u) for u, _ in links)
+            if key not in known
+        ]
+        if max_urls is not None:
+            fresh = fresh[: max(0, max_urls - self._count(conn, job_id))]
+        if not fresh:
+            return
+        seq = conn.execute(
+            sa.select(sa.func.coalesce(sa.func.max(job_urls.c.seq), 0)).where(
+                job_urls.c.job_id == job_id
+            )
+        ).scalar_one()
+        rows = [
+            {
+                "job_id": job_id,
+                "url_key": key,
+                "url": url,
+                "seq": seq + i,
+                "depth": depth,
+                "state": PENDING,
+                "updated_at": now,
+            }
+            for i, (key, url, depth) in enumerate(fresh, start=1)
+        ]
+        upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
 
     # -- reading ----------------------------------------------------------------------
     def counts(self, job_id: str) -> JobCounts:

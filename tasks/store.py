@@ -20,6 +20,7 @@ def commit(
     *,
     flow_run_id: str | None = None,
     task_run_id: str | None = None,
+    max_urls: int | None = None,
 ) -> BatchReport:
     """Dead letters first, then the store's transaction: the store is the commit point,
     so a crash in between leaves the URLs pending and their dead letters open; the next
@@ -33,7 +34,13 @@ def commit(
         metadata={"batch": batch.index},
     )
     dead_letters.resolve(batch.job_id, [doc.url for doc in extracted.documents])
-    store.commit_batch(batch.job_id, extracted.documents, extracted.failures)
+    store.commit_batch(
+        batch.job_id,
+        extracted.documents,
+        extracted.failures,
+        links=extracted.links,
+        max_urls=max_urls,
+    )
     return BatchReport(
         batch_index=batch.index, stored=len(extracted.documents), failed=len(extracted.failures)
     )
@@ -46,7 +53,10 @@ def commit(
     persist_result=False,
 )
 async def store_batch(
-    extracted: ExtractOutput, store: DocumentStore, dead_letters: DeadLetterStore
+    extracted: ExtractOutput,
+    store: DocumentStore,
+    dead_letters: DeadLetterStore,
+    max_urls: int | None = None,
 ) -> BatchReport:
     """Documents upserted and every URL of the batch marked done, failures recorded."""
     return await asyncio.to_thread(
@@ -56,4 +66,5 @@ async def store_batch(
         dead_letters,
         flow_run_id=str(flow_run.id) if flow_run.id else None,
         task_run_id=str(task_run.id) if task_run.id else None,
+        max_urls=max_urls,
     )

@@ -104,3 +104,43 @@ def wait_for_processed(
     finally:
         store.close()
     raise AssertionError(f"job {job_id} did not reach {at_least} done in {timeout} s")
+
+
+def linked_site(*, fanout: int, levels: int, delay: float = 0.0) -> SiteServer:
+    """An interlinked site: "/" links to /n/0..fanout-1, each page to its children,
+    back to "/", to its siblings; plus a nofollow link, an off-site link, a noindex page.
+    Pages at depth d are /n/<i>/<j>/... with d path segments after /n."""
+    routes: dict[str, Response] = {}
+
+    def page(path: str, level: int) -> None:
+        children = (
+            [f"{path.rstrip('/')}/{i}" if path != "/" else f"/n/{i}" for i in range(fanout)]
+            if level < levels
+            else []
+        )
+        links = "".join(f'<a href="{c}">child {c}</a> ' for c in children)
+        links += '<a href="/">home</a> <a href="http://elsewhere.invalid/x">away</a> '
+        links += '<a rel="nofollow" href="/hidden">hidden</a> <a href="/noindex">noindex</a>'
+        body = PAGE_TEXT.format(i=path) * 2 + f"<nav>{links}</nav>"
+        routes[path] = Response(
+            200, html_page(f"Page {path}", body), {"Content-Type": "text/html; charset=utf-8"}
+        )
+        for child in children:
+            page(child, level + 1)
+
+    page("/", 0)
+    routes["/hidden"] = Response(200, html_page("Hidden", PAGE_TEXT.format(i="hidden")))
+    routes["/noindex"] = Response(
+        200,
+        html_page("No index", '<meta name="robots" content="noindex">' + PAGE_TEXT.format(i="x")),
+    )
+    return SiteServer(routes, delay=delay)
+
+
+def depth_of(path: str) -> int:
+    """Link depth of a linked_site page from "/"."""
+    if path == "/":
+        return 0
+    if path == "/noindex":
+        return 1
+    return path.count("/") - 1
