@@ -156,6 +156,8 @@ class Fetcher:
             gate = self._gates[host] = HostGate(
                 concurrency=self._settings.per_host_concurrency,
                 delay=self._settings.per_host_delay,
+                breaker_failures=self._settings.breaker_failures,
+                breaker_cooldown=self._settings.breaker_cooldown,
             )
         return gate
 
@@ -170,7 +172,13 @@ class Fetcher:
             # The host's turn first, then a global slot: waiting for a slow or paused
             # host never holds a slot that another host could use.
             async with gate.slot(), self._slots:
-                location = await self._request(url, current)
+                try:
+                    location = await self._request(url, current)
+                except URLFailure as exc:
+                    # Only the host's own trouble counts against it, not a 404.
+                    gate.record(ok=not exc.retryable)
+                    raise
+                gate.record(ok=True)
             if isinstance(location, FetchedPage):
                 return location
             current = location

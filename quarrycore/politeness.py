@@ -40,8 +40,19 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 class HostGate:
     """One host's concurrency cap, minimum spacing of request starts, and pause."""
 
-    def __init__(self, *, concurrency: int, delay: float) -> None:
+    def __init__(
+        self,
+        *,
+        concurrency: int,
+        delay: float,
+        breaker_failures: int = 5,
+        breaker_cooldown: float = 30.0,
+    ) -> None:
         self.delay = delay
+        self.breaker_failures = breaker_failures
+        self.breaker_cooldown = breaker_cooldown
+        self.consecutive_failures = 0
+        self.trips = 0
         self._slots = asyncio.Semaphore(concurrency)
         self._lock = asyncio.Lock()
         self._next_start = 0.0
@@ -61,6 +72,19 @@ class HostGate:
     def pause(self, seconds: float) -> None:
         """Hold every request to this host for ``seconds`` (429/503 Retry-After)."""
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def record(self, *, ok: bool) -> None:
+        """Circuit breaker: after ``breaker_failures`` failures in a row the host is
+        paused for ``breaker_cooldown``; the next request after it is the probe. Its
+        URLs wait (they are not failed for it), and other hosts are not held."""
+        if ok:
+            self.consecutive_failures = 0
+            return
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.breaker_failures:
+            self.trips += 1
+            self.consecutive_failures = 0
+            self.pause(self.breaker_cooldown)
 
     def slow_down_to(self, delay: float) -> None:
         self.delay = max(self.delay, min(delay, _MAX_CRAWL_DELAY))

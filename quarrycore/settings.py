@@ -104,6 +104,12 @@ class QuarrySettings(BaseSettings):
         ge=0,
         description="Seconds between request starts to one host (Crawl-delay wins if larger).",
     )
+    breaker_failures: int = Field(
+        5, ge=1, description="Consecutive failures of a host that pause it (circuit breaker)."
+    )
+    breaker_cooldown: float = Field(
+        30.0, ge=0, description="Seconds a host is paused after tripping the breaker."
+    )
     max_retry_after: float = Field(
         600.0, ge=0, description="Longest Retry-After pause honoured for a host (s)."
     )

@@ -18,6 +18,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("QUARRY_ALLOW_PRIVATE_NETWORKS", "1")
 os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
 os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "16")
+os.environ.setdefault("QUARRY_BREAKER_COOLDOWN", "0.5")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QUARRY_SHARED_DIR", ROOT.parent / "shared"))

@@ -113,6 +113,24 @@ async def test_a_broken_host_does_not_slow_the_others_beyond_a_bound() -> None:
     assert last_healthy - started < 1.0
 
 
+async def test_circuit_breaker_pauses_a_failing_host_then_probes_it() -> None:
+    def flaky(hits: int) -> Response:
+        return Response(502, b"bad gateway") if hits <= 6 else PAGE
+
+    routes: dict[str, Any] = {"/x": flaky}
+    with SiteServer(routes) as site:
+        outcomes = await fetch_all(
+            settings(breaker_failures=3, breaker_cooldown=0.8, per_host_concurrency=1,
+                     fetch_retries=8, fetch_backoff_base=0.0, respect_robots=False),
+            [site.url("/x")])
+        times = [t for t, _ in site.log]
+    assert isinstance(outcomes[site.url("/x")], FetchedPage)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Three failures trip the breaker: a pause of >= 0.8 s after the 3rd and the 6th.
+    assert gaps[2] >= 0.8 - 0.02 and gaps[5] >= 0.8 - 0.02
+    assert max(gaps[:2] + gaps[3:5]) < 0.5
+
+
 async def test_retry_after_pauses_the_host_for_that_long() -> None:
     def limited(hits: int) -> Response:
         if hits == 1:
