@@ -43,6 +43,7 @@ from quarrycore.jobs import new_job_id, validate_job_id
 from quarrycore.results import CrawlResult
 from quarrycore.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
+from quarrycore.sitemaps import sitemap_urls
 from quarrycore.store import DocumentStore
 from quarrycore.urls import gather_inputs, host_of, normalize_url
 
@@ -100,6 +101,7 @@ async def quarry_crawl(
     allow_domains: list[str] | None = None,
     include: list[str] | None = None,
     exclude: list[str] | None = None,
+    sitemaps: bool = False,
     options: dict[str, Any] | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
@@ -109,7 +111,9 @@ async def quarry_crawl(
     file) requires a checkpoint (file, else Prefect Block) or the job in the store.
     Link following: ``seeds`` (crawled like ``urls``) and ``max_depth`` > 0 enqueue the
     in-scope links of stored pages (``same_host`` or ``allow_domains``, ``include`` /
-    ``exclude`` regexes), at most ``max_pages`` URLs in the job; the scope is kept with
+    ``exclude`` regexes), at most ``max_pages`` URLs in the job; ``sitemaps`` adds the
+    pages the sites' sitemaps list (robots.txt ``Sitemap:``, /sitemap.xml, indexes, gzip).
+    The scope is kept with
     the job, so a resume follows it. ``options`` sets any other
     :class:`~quarrycore.settings.QuarrySettings` field.
     """
@@ -160,6 +164,8 @@ async def quarry_crawl(
         else:
             saved = (await asyncio.to_thread(store.job_settings, job_id)).get("crawl_scope")
             scope = CrawlScope.from_json(saved) if saved else CrawlScope()
+        if sitemaps:
+            raw += await sitemap_urls(settings, raw, scope)
         if scope.max_pages is not None:
             raw = raw[: scope.max_pages]
         if (resume or resume_from) and checkpoint is None and not known:

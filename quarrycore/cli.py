@@ -75,6 +75,9 @@ def crawl(
     ] = None,
     include: Annotated[list[str] | None, typer.Option(help="Follow only matching URLs.")] = None,
     exclude: Annotated[list[str] | None, typer.Option(help="Never follow matching URLs.")] = None,
+    sitemaps: Annotated[
+        bool, typer.Option("--sitemaps", help="Also crawl the pages the sites' sitemaps list.")
+    ] = False,
     allow_private_networks: Annotated[
         bool,
         typer.Option(
@@ -117,6 +120,8 @@ def crawl(
         "checkpoint_interval": settings.checkpoint_interval,
         "resume": resume is not None,
     }
+    if sitemaps:
+        parameters["sitemaps"] = True
     if seed or max_depth is not None or max_pages is not None:
         parameters.update(
             seeds=seed or [],

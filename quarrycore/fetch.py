@@ -184,6 +184,26 @@ class Fetcher:
             current = location
         raise TooManyRedirects(f"more than {self._settings.max_redirects} redirects")
 
+    async def robots_sitemaps(self, origin: str) -> list[str]:
+        return await self._robots.sitemaps(origin) if self._robots is not None else []
+
+    async def fetch_bytes(self, url: str) -> bytes | None:
+        """A non-HTML resource (a sitemap): the body, or None when it cannot be had.
+        Limits, the SSRF guard and the host's politeness apply; robots.txt too."""
+        try:
+            if self._robots is not None:
+                await self._robots.check(url)
+            async with (
+                self.gate(url).slot(),
+                self._slots,
+                self._client.stream("GET", url, follow_redirects=True) as response,
+            ):
+                if not 200 <= response.status_code < 300:
+                    return None
+                return await self._read_limited(response, html=False)
+        except (URLFailure, httpx.HTTPError):
+            return None
+
     async def _fetch_robots(self, robots_url: str) -> tuple[int, bytes]:
         body = b""
         async with (
@@ -236,7 +256,7 @@ class Fetcher:
         except httpx.TransportError as exc:
             raise FetchConnectionError(f"{type(exc).__name__} fetching {current}: {exc}") from exc
 
-    async def _read_limited(self, response: httpx.Response) -> bytes:
+    async def _read_limited(self, response: httpx.Response, *, html: bool = True) -> bytes:
         limit = self._settings.max_body_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -245,7 +265,7 @@ class Fetcher:
         size = 0
         # aiter_bytes yields decompressed bytes, so a compression bomb is cut here too.
         async for chunk in response.aiter_bytes():
-            if not chunks:
+            if not chunks and html:
                 # Refuse binary early rather than download megabytes of it.
                 classify_content_type(response.headers.get("content-type"), chunk[:_SNIFF_BYTES])
             size += len(chunk)

@@ -125,6 +125,11 @@ class RobotsCache:
         delay = entry.parser.crawl_delay(self._agent)
         return float(delay) if delay is not None else None
 
+    async def sitemaps(self, origin: str) -> list[str]:
+        """The ``Sitemap:`` lines of the origin's robots.txt."""
+        entry = await self._entry(origin)
+        return list(entry.parser.sitemaps) if entry.parser is not None else []
+
     async def _entry(self, origin: str) -> _RobotsEntry:
         entry = self._entries.get(origin)
         if entry is not None and entry.expires > time.monotonic():

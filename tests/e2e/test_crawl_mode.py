@@ -114,3 +114,54 @@ def test_crawl_mode_resumes_after_kill_9_without_fetching_a_page_twice(tmp_path:
     }
     late = [p for when, p in log if p in committed and when > committed[p]]
     assert late == []
+
+
+async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(tmp_path: Path) -> None:
+    import gzip
+
+    from quarrycore.devserver import Response, html_page
+
+    site = linked_site(fanout=2, levels=1)
+    orphans = [f"/orphan/{i}" for i in range(6)]
+    for path in orphans:  # linked from nowhere: only the sitemaps know them
+        site.routes[path] = Response(200, html_page(path, "<p>" + "An orphan page. " * 8 + "</p>"))
+
+    def urlset(paths: list[str]) -> bytes:
+        locs = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in paths)
+        return (
+            f'<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/'
+            f'sitemap/0.9">{locs}</urlset>'
+        ).encode()
+
+    xml = {"Content-Type": "application/xml"}
+    site.routes["/robots.txt"] = Response(
+        200, b"User-agent: *\nSitemap: /sitemap_index.xml\n", {"Content-Type": "text/plain"}
+    )
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    with site:
+        site.routes["/robots.txt"] = Response(
+            200,
+            f"User-agent: *\nSitemap: {site.url('/sitemap_index.xml')}\n".encode(),
+            {"Content-Type": "text/plain"},
+        )
+        index = (
+            '<?xml version="1.0"?><sitemapindex xmlns="http://www.sitemaps.org/schemas/'
+            f'sitemap/0.9"><sitemap><loc>{site.url("/sm1.xml.gz")}</loc></sitemap>'
+            f"<sitemap><loc>{site.url('/sm2.xml')}</loc></sitemap></sitemapindex>"
+        )
+        site.routes["/sitemap_index.xml"] = Response(200, index.encode(), xml)
+        site.routes["/sm1.xml.gz"] = Response(
+            200, gzip.compress(urlset(orphans[:3])), {"Content-Type": "application/gzip"}
+        )
+        site.routes["/sm2.xml"] = Response(200, urlset(orphans[3:]), xml)
+        result = await quarry_crawl(
+            seeds=[site.url("/")],
+            max_depth=0,
+            sitemaps=True,
+            job_id="sm",
+            database_url=db,
+            options=_options(tmp_path),
+        )
+    states = DocumentStore(db).url_states("sm")
+    assert {urlsplit(u).path for u in states} == {"/", *orphans}
+    assert result.stored_count == 7 and result.state == "completed"

@@ -120,9 +120,16 @@ async def test_circuit_breaker_pauses_a_failing_host_then_probes_it() -> None:
     routes: dict[str, Any] = {"/x": flaky}
     with SiteServer(routes) as site:
         outcomes = await fetch_all(
-            settings(breaker_failures=3, breaker_cooldown=0.8, per_host_concurrency=1,
-                     fetch_retries=8, fetch_backoff_base=0.0, respect_robots=False),
-            [site.url("/x")])
+            settings(
+                breaker_failures=3,
+                breaker_cooldown=0.8,
+                per_host_concurrency=1,
+                fetch_retries=8,
+                fetch_backoff_base=0.0,
+                respect_robots=False,
+            ),
+            [site.url("/x")],
+        )
         times = [t for t, _ in site.log]
     assert isinstance(outcomes[site.url("/x")], FetchedPage)
     gaps = [b - a for a, b in itertools.pairwise(times)]
