@@ -134,9 +134,6 @@ async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(tmp_path: Path)
         ).encode()
 
     xml = {"Content-Type": "application/xml"}
-    site.routes["/robots.txt"] = Response(
-        200, b"User-agent: *\nSitemap: /sitemap_index.xml\n", {"Content-Type": "text/plain"}
-    )
     db = f"sqlite:///{tmp_path / 's.db'}"
     with site:
         site.routes["/robots.txt"] = Response(
