@@ -98,7 +98,11 @@ async def run_job(
             progress_id, progress=100.0 * checkpoint.processed_count / max(1, done)
         )
 
-    pool = ExtractorPool(workers=settings.extract_workers, min_words=settings.min_words)
+    pool = ExtractorPool(
+        workers=settings.extract_workers,
+        min_words=settings.min_words,
+        drop_params=settings.drop_params,
+    )
     fetcher = Fetcher(settings)
     loop_task: asyncio.Task[None] | None = None
 

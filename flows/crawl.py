@@ -185,7 +185,7 @@ async def quarry_crawl(
         if checkpoint is not None and not known and checkpoint.urls_remaining_complete:
             # A store that lost the job (a new machine's SQLite): the checkpoint lists it.
             await asyncio.to_thread(store.add_urls, job_id, checkpoint.urls_remaining)
-        intake = await asyncio.to_thread(register_inputs, store, job_id, raw)
+        intake = await asyncio.to_thread(register_inputs, store, job_id, raw, settings.drop_params)
         await asyncio.to_thread(
             dead_letters.record, job_id, intake.invalid, flow_run_id=run_id, only_new=True
         )

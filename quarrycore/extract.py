@@ -19,6 +19,7 @@ from trafilatura.utils import load_html
 
 from quarrycore.exceptions import ExtractFailed, NoContent, NoIndex, URLFailure
 from quarrycore.records import Document, Failure, FetchedPage
+from quarrycore.settings import TRACKING_PARAMS
 from quarrycore.urls import normalize_url
 
 _WORD = re.compile(r"\w+")
@@ -76,17 +77,19 @@ def _base_url(tree: HtmlElement, page_url: str) -> str:
     return page_url
 
 
-def _canonical(tree: HtmlElement, base: str) -> str | None:
+def _canonical(tree: HtmlElement, base: str, drop: frozenset[str]) -> str | None:
     for link in tree.iterfind(".//link[@href]"):
         if "canonical" in (link.get("rel") or "").lower().split():
             try:
-                return normalize_url(urljoin(base, link.get("href", "").strip()))
+                return normalize_url(urljoin(base, link.get("href", "").strip()), drop_params=drop)
             except URLFailure:
                 return None
     return None
 
 
-def out_links(tree: HtmlElement, base: str) -> tuple[str, ...]:
+def out_links(
+    tree: HtmlElement, base: str, drop: frozenset[str] = TRACKING_PARAMS
+) -> tuple[str, ...]:
     """Normalised http(s) links of the page, in order, once each; ``rel=nofollow`` skipped."""
     seen: dict[str, None] = {}
     for anchor in tree.iterfind(".//a[@href]"):
@@ -96,16 +99,18 @@ def out_links(tree: HtmlElement, base: str) -> tuple[str, ...]:
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
             continue
         try:
-            seen.setdefault(normalize_url(urljoin(base, href)), None)
+            seen.setdefault(normalize_url(urljoin(base, href), drop_params=drop), None)
         except (URLFailure, ValueError):
             continue
     return tuple(seen)
 
 
-def extract_page(page: FetchedPage, *, min_words: int = 1) -> Document | Failure:
+def extract_page(
+    page: FetchedPage, *, min_words: int = 1, drop: frozenset[str] = TRACKING_PARAMS
+) -> Document | Failure:
     """Extract one page; a page without usable text is a :class:`Failure` with its reason."""
     try:
-        return _extract(page, min_words=min_words)
+        return _extract(page, min_words=min_words, drop=drop)
     except URLFailure as exc:
         return Failure.from_error(page.url, exc)
     except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
@@ -114,7 +119,7 @@ def extract_page(page: FetchedPage, *, min_words: int = 1) -> Document | Failure
         )
 
 
-def _extract(page: FetchedPage, *, min_words: int) -> Document:
+def _extract(page: FetchedPage, *, min_words: int, drop: frozenset[str]) -> Document:
     if not page.html.strip():
         raise NoContent("empty body")
     tree = load_html(page.html)
@@ -124,8 +129,8 @@ def _extract(page: FetchedPage, *, min_words: int) -> Document:
     if directives & {"noindex", "none"}:
         raise NoIndex('the page asks not to be indexed (<meta name="robots" content="noindex">)')
     base = _base_url(tree, page.final_url)
-    links = () if directives & {"nofollow", "none"} else out_links(tree, base)
-    canonical = _canonical(tree, base)
+    links = () if directives & {"nofollow", "none"} else out_links(tree, base, drop)
+    canonical = _canonical(tree, base, drop)
     declared_language = _declared_language(tree)
 
     result = trafilatura.bare_extraction(
@@ -168,6 +173,8 @@ def _extract(page: FetchedPage, *, min_words: int) -> Document:
     )
 
 
-def extract_pages(pages: list[FetchedPage], min_words: int) -> list[Document | Failure]:
+def extract_pages(
+    pages: list[FetchedPage], min_words: int, drop: frozenset[str] = TRACKING_PARAMS
+) -> list[Document | Failure]:
     """Extract several pages (the unit of work sent to an extraction process)."""
-    return [extract_page(page, min_words=min_words) for page in pages]
+    return [extract_page(page, min_words=min_words, drop=drop) for page in pages]

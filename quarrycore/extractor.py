@@ -37,8 +37,11 @@ class ExtractorPool:
     runs beside the fetching event loop instead of stalling it, on both cores.
     """
 
-    def __init__(self, *, workers: int, min_words: int) -> None:
+    def __init__(
+        self, *, workers: int, min_words: int, drop_params: frozenset[str] = frozenset()
+    ) -> None:
         self._min_words = min_words
+        self._drop = drop_params
         self._processes = workers
         self._workers = max(1, workers)
         self._restarts = 0
@@ -86,7 +89,9 @@ class ExtractorPool:
         return list(
             await asyncio.gather(
                 *(
-                    loop.run_in_executor(self._executor, extract_pages, chunk, self._min_words)
+                    loop.run_in_executor(
+                        self._executor, extract_pages, chunk, self._min_words, self._drop
+                    )
                     for chunk in _split(pages, self._workers)
                 )
             )

@@ -224,7 +224,7 @@ class Fetcher:
                 status = response.status_code
                 if status in _REDIRECT_CODES and "location" in response.headers:
                     target = urljoin(current, response.headers["location"])
-                    return normalize_url(target)
+                    return normalize_url(target, drop_params=self._settings.drop_params)
                 if not 200 <= status < 300:
                     if status in (429, 503):
                         wait = parse_retry_after(response.headers.get("retry-after"))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from quarrycore.exceptions import InvalidURL
 from quarrycore.records import Failure
+from quarrycore.settings import TRACKING_PARAMS
 from quarrycore.store import DocumentStore
 from quarrycore.urls import normalize_url
 
@@ -17,20 +18,27 @@ class Intake:
     invalid: list[Failure]
 
 
-def validate_inputs(raw_urls: Iterable[str]) -> Intake:
+def validate_inputs(
+    raw_urls: Iterable[str], drop_params: frozenset[str] = TRACKING_PARAMS
+) -> Intake:
     """Normalise each input; a malformed one becomes a ``validate`` failure, not a crash."""
     valid: dict[str, None] = {}
     invalid: dict[str, Failure] = {}
     for raw in raw_urls:
         try:
-            valid.setdefault(normalize_url(raw), None)
+            valid.setdefault(normalize_url(raw, drop_params=drop_params), None)
         except InvalidURL as exc:
             key = raw.strip() or "(empty)"
             invalid.setdefault(key, Failure.from_error(key, exc))
     return Intake(valid=list(valid), invalid=list(invalid.values()))
 
 
-def register_inputs(store: DocumentStore, job_id: str, raw_urls: Iterable[str]) -> Intake:
-    intake = validate_inputs(raw_urls)
+def register_inputs(
+    store: DocumentStore,
+    job_id: str,
+    raw_urls: Iterable[str],
+    drop_params: frozenset[str] = TRACKING_PARAMS,
+) -> Intake:
+    intake = validate_inputs(raw_urls, drop_params)
     store.add_urls(job_id, intake.valid, invalid=intake.invalid)
     return intake

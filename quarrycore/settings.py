@@ -16,6 +16,31 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # 408/429 and every 5xx are worth another try; any other status is the server's answer.
 TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, *range(500, 600)})
 
+# Defined here (not in urls.py) so settings import nothing of the pipeline.
+TRACKING_PARAMS: frozenset[str] = frozenset(
+    {
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "utm_term",
+        "utm_content",
+        "utm_id",
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "msclkid",
+        "yclid",
+        "mc_cid",
+        "mc_eid",
+        "_ga",
+        "_gl",
+        "igshid",
+        "ref_src",
+    }
+)
+
 HTML_CONTENT_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+xml"})
 
 
@@ -96,6 +121,12 @@ class QuarrySettings(BaseSettings):
         description="host -> IP address, used instead of DNS (like /etc/hosts).",
     )
 
+    # URL normalising.
+    tracking_params: list[str] = Field(
+        default_factory=lambda: sorted(TRACKING_PARAMS),
+        description="Query parameters removed from every URL (empty list: keep all).",
+    )
+
     # Politeness.
     respect_robots: bool = Field(True, description="Fetch and obey robots.txt.")
     robots_ttl: float = Field(86_400.0, gt=0, description="Seconds a robots.txt stays cached.")
@@ -135,6 +166,10 @@ class QuarrySettings(BaseSettings):
     persist_results: bool = Field(
         True, description="Persist Prefect task results under data_dir/results."
     )
+
+    @property
+    def drop_params(self) -> frozenset[str]:
+        return frozenset(p.lower() for p in self.tracking_params)
 
     @property
     def result_dir(self) -> Path:

@@ -9,15 +9,17 @@ from urllib.parse import urlsplit, urlunsplit
 from w3lib.url import canonicalize_url
 
 from quarrycore.exceptions import ConfigError, InvalidURL
+from quarrycore.settings import TRACKING_PARAMS
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 8192
 
 
-def normalize_url(raw: str) -> str:
+def normalize_url(raw: str, *, drop_params: frozenset[str] = TRACKING_PARAMS) -> str:
     """Return the canonical form of ``raw``: lower-case scheme and host, no default port,
-    no fragment, sorted query, percent-encoding normalised. Raise :class:`InvalidURL`."""
+    no fragment, sorted query without ``drop_params`` (tracking parameters by default),
+    percent-encoding normalised. Raise :class:`InvalidURL`."""
     candidate = raw.strip()
     if not candidate:
         raise InvalidURL("empty URL")
@@ -38,10 +40,15 @@ def normalize_url(raw: str) -> str:
     except (ValueError, UnicodeError) as exc:
         raise InvalidURL(f"malformed URL {candidate!r}: {exc}") from exc
     parts = urlsplit(canonical)
+    query = parts.query
+    if drop_params and query:
+        query = "&".join(
+            pair for pair in query.split("&") if pair.split("=", 1)[0].lower() not in drop_params
+        )
     netloc = parts.netloc
     if port is not None and DEFAULT_PORTS.get(scheme) == port:
         netloc = netloc.rsplit(":", 1)[0]
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
 def host_of(url: str) -> str:

@@ -205,3 +205,10 @@ def test_charset_and_url_edge_cases() -> None:
     assert text.endswith("crème") and encoding == "cp1252"
     assert normalize_url("HTTP://Example.COM:80/a?b=2&a=1#x") == "http://example.com/a?a=1&b=2"
     assert normalize_url("https://bücher.de:443") == "https://xn--bcher-kva.de/"
+
+
+def test_tracking_parameters_are_removed_unless_kept() -> None:
+    url = "http://x.com/a?utm_source=tw&b=2&a=1&fbclid=zz#frag"
+    assert normalize_url(url) == "http://x.com/a?a=1&b=2"
+    kept = normalize_url(url, drop_params=frozenset())
+    assert kept == "http://x.com/a?a=1&b=2&fbclid=zz&utm_source=tw"
