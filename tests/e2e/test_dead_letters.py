@@ -34,11 +34,11 @@ class StoreThatCannotStoreDocuments(DocumentStore):
     """Commits of documents fail (past every retry); commits of failures work."""
 
     def commit_batch(
-        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
     ) -> None:
         if docs:
             raise ValueError("documents table is read-only")
-        super().commit_batch(job_id, docs, failures)
+        super().commit_batch(job_id, docs, failures, **kw)
 
 
 async def test_failed_store_task_hook_records_every_url_of_the_batch(

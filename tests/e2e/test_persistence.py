@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,11 +21,11 @@ class BrokenDiskStore(DocumentStore):
     broken = True
 
     def commit_batch(
-        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
     ) -> None:
         if BrokenDiskStore.broken:
             raise RuntimeError("disk full")
-        super().commit_batch(job_id, docs, failures)
+        super().commit_batch(job_id, docs, failures, **kw)
 
 
 async def test_rerun_after_a_failed_commit_takes_the_fetched_batch_from_the_cache(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy.exc
 from prefect import flow
@@ -24,12 +25,12 @@ class FlakyStore(DocumentStore):
         self.error, self.failures, self.calls = error, failures, 0
 
     def commit_batch(
-        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure]
+        self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
     ) -> None:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error
-        super().commit_batch(job_id, docs, failures)
+        super().commit_batch(job_id, docs, failures, **kw)
 
 
 SETTINGS = QuarrySettings(task_retries=2, task_retry_delay=0.01, task_retry_jitter=0.1)
