@@ -106,11 +106,16 @@ def out_links(
 
 
 def extract_page(
-    page: FetchedPage, *, min_words: int = 1, drop: frozenset[str] = TRACKING_PARAMS
+    page: FetchedPage,
+    *,
+    min_words: int = 1,
+    drop: frozenset[str] = TRACKING_PARAMS,
+    robots_meta: bool = True,
 ) -> Document | Failure:
-    """Extract one page; a page without usable text is a :class:`Failure` with its reason."""
+    """Extract one page; a page without usable text is a :class:`Failure` with its reason.
+    ``robots_meta=False`` ignores ``<meta name="robots">`` (to measure the extractor)."""
     try:
-        return _extract(page, min_words=min_words, drop=drop)
+        return _extract(page, min_words=min_words, drop=drop, robots_meta=robots_meta)
     except URLFailure as exc:
         return Failure.from_error(page.url, exc)
     except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
@@ -119,13 +124,15 @@ def extract_page(
         )
 
 
-def _extract(page: FetchedPage, *, min_words: int, drop: frozenset[str]) -> Document:
+def _extract(
+    page: FetchedPage, *, min_words: int, drop: frozenset[str], robots_meta: bool
+) -> Document:
     if not page.html.strip():
         raise NoContent("empty body")
     tree = load_html(page.html)
     if tree is None:
         raise NoContent("the body is not parseable HTML")
-    directives = _robots_directives(tree)
+    directives = _robots_directives(tree) if robots_meta else set()
     if directives & {"noindex", "none"}:
         raise NoIndex('the page asks not to be indexed (<meta name="robots" content="noindex">)')
     base = _base_url(tree, page.final_url)

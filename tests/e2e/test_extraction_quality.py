@@ -1,0 +1,62 @@
+"""Extraction quality on the ScrapingHub benchmark, against plain trafilatura measured
+in the same run (no hard-coded figure)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+
+import pytest
+import trafilatura
+
+from quarrycore.evaluation import page_precision_recall, score
+from quarrycore.extract import extract_page
+from quarrycore.records import Document, FetchedPage
+from tests.conftest import BENCHMARK
+
+
+def _pages() -> list[tuple[str, str]]:
+    if not BENCHMARK.is_dir():
+        pytest.skip(f"the extraction benchmark is not at {BENCHMARK}")
+    truth = json.loads((BENCHMARK / "ground-truth.json").read_text(encoding="utf-8"))
+    return [
+        (
+            gzip.decompress(f.read_bytes()).decode("utf-8", "replace"),
+            truth[f.name.removesuffix(".html.gz")]["articleBody"],
+        )
+        for f in sorted((BENCHMARK / "html").glob("*.html.gz"))
+    ]
+
+
+def _ours(html: str) -> str:
+    page = FetchedPage(
+        url="http://b.test/a",
+        final_url="http://b.test/a",
+        status_code=200,
+        content_type="text/html",
+        html=html,
+        encoding="utf-8",
+        fetched_at=datetime.now(UTC),
+    )
+    result = extract_page(page, robots_meta=False)
+    return result.text if isinstance(result, Document) else ""
+
+
+def test_our_extraction_f1_is_at_least_plain_trafilatura() -> None:
+    pages = _pages()
+    assert len(pages) == 181
+    plain = score((truth, trafilatura.extract(html) or "") for html, truth in pages)
+    ours = score((truth, _ours(html)) for html, truth in pages)
+    print(f"plain trafilatura F1 {plain.f1:.4f}; quarrycore F1 {ours.f1:.4f}")
+    assert ours.f1 >= plain.f1
+    assert ours.precision >= plain.precision
+
+
+def test_the_metric() -> None:
+    text = "one two three four five six seven"
+    assert page_precision_recall(text, text) == (1.0, 1.0)
+    assert page_precision_recall(text, "") == (0.0, 0.0)
+    p, r = page_precision_recall(text, text + " eight nine ten eleven")
+    assert r == 1.0 and p == pytest.approx(4 / 8)
+    assert score([(text, text), (text, "")]).f1 == pytest.approx(0.5)
