@@ -39,7 +39,6 @@ async def run_job(
     *,
     checkpointer: JobCheckpointer,
     lock: JobLock,
-    total: int,
     scope: CrawlScope,
 ) -> StopSignals:
     """Run every pending batch; return the signal state (a stop may have been asked)."""
@@ -80,28 +79,36 @@ async def run_job(
         (result_dir / key).unlink(missing_ok=True)
         return report
 
+    done_this_run = 0
+
     async def on_done(report: BatchReport) -> None:
+        nonlocal done_this_run
+        done_this_run += report.stored + report.failed
+        previous = checkpointer.last
         checkpoint = await checkpointer.save_if_cheap()
-        if checkpoint is None:
-            return
+        saved = checkpoint is not None and checkpoint is not previous
         logger.info(
-            "batch %d: %d stored, %d failed; job %d/%d done (checkpoint %s)",
+            "batch %d: %d stored, %d failed; %d URLs done in this run%s",
             report.batch_index,
             report.stored,
             report.failed,
-            checkpoint.processed_count,
-            total,
-            checkpoint.last_checkpoint.strftime("%H:%M:%S"),
+            done_this_run,
+            f"; checkpoint: {checkpoint.processed_count} of "
+            f"{checkpoint.processed_count + checkpoint.pending_count} done"
+            if saved and checkpoint
+            else "",
         )
-        done = checkpoint.processed_count + checkpoint.pending_count
-        await aupdate_progress_artifact(
-            progress_id, progress=100.0 * checkpoint.processed_count / max(1, done)
-        )
+        if saved and checkpoint is not None:
+            done = checkpoint.processed_count + checkpoint.pending_count
+            await aupdate_progress_artifact(
+                progress_id, progress=100.0 * checkpoint.processed_count / max(1, done)
+            )
 
     pool = ExtractorPool(
         workers=settings.extract_workers,
         min_words=settings.min_words,
         drop_params=settings.drop_params,
+        quality=settings.quality,
     )
     fetcher = Fetcher(settings)
     loop_task: asyncio.Task[None] | None = None

@@ -210,7 +210,6 @@ async def quarry_crawl(
             dead_letters,
             checkpointer=checkpointer,
             lock=lock,
-            total=before.total,
             scope=scope,
         )
         counts = await asyncio.to_thread(store.counts, job_id)

@@ -40,7 +40,7 @@ import sqlalchemy.exc
 
 from quarrycore.settings import TRANSIENT_STATUS_CODES
 
-Stage = Literal["validate", "crawl", "extract", "store"]
+Stage = Literal["validate", "crawl", "extract", "filter", "store"]
 
 
 class QuarryError(Exception):

@@ -20,6 +20,7 @@ from trafilatura.utils import load_html
 from quarrycore.exceptions import ExtractFailed, NoContent, NoIndex, URLFailure
 from quarrycore.records import Document, Failure, FetchedPage
 from quarrycore.settings import TRACKING_PARAMS
+from quarrycore.thresholds import QualityThresholds
 from quarrycore.urls import normalize_url
 
 _WORD = re.compile(r"\w+")
@@ -181,7 +182,19 @@ def _extract(
 
 
 def extract_pages(
-    pages: list[FetchedPage], min_words: int, drop: frozenset[str] = TRACKING_PARAMS
+    pages: list[FetchedPage],
+    min_words: int,
+    drop: frozenset[str] = TRACKING_PARAMS,
+    quality: QualityThresholds | None = None,
 ) -> list[Document | Failure]:
-    """Extract several pages (the unit of work sent to an extraction process)."""
-    return [extract_page(page, min_words=min_words, drop=drop) for page in pages]
+    """Extract several pages and run the quality filters on them (the unit of work sent
+    to an extraction process)."""
+    from quarrycore.filters import filter_failure
+
+    outcomes: list[Document | Failure] = []
+    for page in pages:
+        outcome = extract_page(page, min_words=min_words, drop=drop)
+        if isinstance(outcome, Document) and quality is not None:
+            outcome = filter_failure(outcome, quality) or outcome
+        outcomes.append(outcome)
+    return outcomes

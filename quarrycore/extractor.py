@@ -13,6 +13,7 @@ from concurrent.futures.process import BrokenProcessPool
 from quarrycore.extract import extract_pages
 from quarrycore.procutil import die_with_parent
 from quarrycore.records import CrawlOutput, Document, ExtractOutput, Failure, FetchedPage
+from quarrycore.thresholds import QualityThresholds
 
 logger = logging.getLogger(__name__)
 _MAX_POOL_RESTARTS = 3
@@ -38,10 +39,16 @@ class ExtractorPool:
     """
 
     def __init__(
-        self, *, workers: int, min_words: int, drop_params: frozenset[str] = frozenset()
+        self,
+        *,
+        workers: int,
+        min_words: int,
+        drop_params: frozenset[str] = frozenset(),
+        quality: QualityThresholds | None = None,
     ) -> None:
         self._min_words = min_words
         self._drop = drop_params
+        self._quality = quality
         self._processes = workers
         self._workers = max(1, workers)
         self._restarts = 0
@@ -90,7 +97,12 @@ class ExtractorPool:
             await asyncio.gather(
                 *(
                     loop.run_in_executor(
-                        self._executor, extract_pages, chunk, self._min_words, self._drop
+                        self._executor,
+                        extract_pages,
+                        chunk,
+                        self._min_words,
+                        self._drop,
+                        self._quality,
                     )
                     for chunk in _split(pages, self._workers)
                 )

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from quarrycore.thresholds import QualityThresholds
+
 # 408/429 and every 5xx are worth another try; any other status is the server's answer.
 TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, *range(500, 600)})
 
@@ -47,7 +49,9 @@ HTML_CONTENT_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+
 class QuarrySettings(BaseSettings):
     """Settings of one pipeline run; see the README for the table of defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="QUARRY_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="QUARRY_", env_nested_delimiter="__", extra="ignore", frozen=True
+    )
 
     # Where things live.
     database_url: str = Field(
@@ -162,6 +166,11 @@ class QuarrySettings(BaseSettings):
         description="Extraction processes; 0 extracts in a thread of the flow process.",
     )
     min_words: int = Field(1, ge=0, description="Pages with fewer extracted words are dropped.")
+
+    quality: QualityThresholds = Field(
+        default_factory=QualityThresholds,
+        description="Quality filters and their thresholds (QUARRY_QUALITY__MIN_WORDS=...).",
+    )
 
     persist_results: bool = Field(
         True, description="Persist Prefect task results under data_dir/results."

@@ -19,6 +19,10 @@ os.environ.setdefault("QUARRY_ALLOW_PRIVATE_NETWORKS", "1")
 os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
 os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "16")
 os.environ.setdefault("QUARRY_BREAKER_COOLDOWN", "0.5")
+# The test sites' generated pages are short and repetitive by construction; the quality
+# filters are tested on their own (tests/unit/test_filters.py) and end to end where
+# the tests turn them on (test_pipeline, test_cli).
+os.environ.setdefault("QUARRY_QUALITY__ENABLED", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QUARRY_SHARED_DIR", ROOT.parent / "shared"))

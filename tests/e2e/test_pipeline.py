@@ -139,3 +139,55 @@ async def test_unknown_job_without_urls_is_a_clear_error(tmp_path: Path) -> None
 
     with pytest.raises(NoURLsError, match="no URLs given"):
         await quarry_crawl(urls=[], job_id="nothing", database_url=f"sqlite:///{tmp_path}/x.db")
+
+
+async def test_quality_filters_drop_with_reasons_end_to_end(
+    article_routes: dict[str, Any], tmp_path: Path
+) -> None:
+    from quarrycore.devserver import Response, html_page
+
+    good_path, good = next(iter(article_routes.items()))
+    lorem = html_page(
+        "Lorem",
+        "<p>"
+        + " ".join(
+            f"Paragraph {i} lorem ipsum dolor sit amet, consectetur adipiscing elit {i}."
+            for i in range(20)
+        )
+        + "</p>",
+    )
+    wall = html_page(
+        "Consent",
+        "<p>We use cookies to give you the best experience. "
+        "Accept all cookies to continue reading this site.</p>" * 2,
+    )
+    routes = {good_path: good, "/lorem": Response(200, lorem), "/wall": Response(200, wall)}
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with SiteServer(routes) as site:
+        await quarry_crawl(
+            urls=[site.url(p) for p in routes],
+            job_id="filtered",
+            database_url=db,
+            options={
+                "quality": {"enabled": True, "min_words": 5},
+                "extract_workers": 0,
+                "data_dir": str(tmp_path / "data"),
+                "dead_letter_url": f"sqlite:///{tmp_path / 'dead_letter.db'}",
+            },
+        )
+        urls = {p: site.url(p) for p in routes}
+    states = DocumentStore(db).url_states("filtered")
+    assert states == {
+        urls[good_path]: ("stored", None),
+        urls["/lorem"]: ("failed", "FilteredBoilerplate"),
+        urls["/wall"]: ("failed", "FilteredBoilerplate"),
+    }
+    rows = {
+        r["url"]: r
+        for r in DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}").rows(
+            DeadLetterFilter(job_id="filtered")
+        )
+    }
+    assert rows[urls["/lorem"]]["stage"] == "filter"
+    assert "lorem ipsum" in rows[urls["/lorem"]]["error_message"]
+    assert "consent" in rows[urls["/wall"]]["error_message"]
