@@ -44,6 +44,8 @@ job_urls = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("stage", sa.String(16)),
     sa.Column("error_type", sa.String(64)),
+    # The URL whose stored document this one duplicates (error_type Duplicate).
+    sa.Column("duplicate_of", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
 )

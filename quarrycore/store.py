@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from quarrycore.db import make_engine, upsert
+from quarrycore.dedup import split_exact_duplicates
 from quarrycore.records import Document, Failure
 from quarrycore.schema import (
     DOCUMENT_FIELDS,
@@ -225,12 +226,14 @@ class DocumentStore:
         *,
         links: Sequence[tuple[str, int]] = (),
         max_urls: int | None = None,
-    ) -> None:
+    ) -> int:
         """Store documents and mark their URLs stored, and failures failed, atomically;
-        with the links the documents lead to enqueued in the same transaction (once per
-        job, and no more than ``max_urls`` URLs in the job), so a crash never loses them."""
+        a document whose text the job already has (same normalised-text hash) is not
+        stored again: its URL is marked a ``Duplicate`` of the stored one, in the same
+        transaction, so a resume never makes a document a duplicate of itself. The links
+        the stored documents lead to are enqueued in that transaction too (once per job,
+        at most ``max_urls`` URLs in the job). Returns the number of duplicates."""
         now = datetime.now(UTC)
-        doc_rows = [_document_row(job_id, doc, now) for doc in docs]
         mark = (
             job_urls.update()
             .where(
@@ -241,37 +244,29 @@ class DocumentStore:
                 state=sa.bindparam("b_state"),
                 stage=sa.bindparam("b_stage"),
                 error_type=sa.bindparam("b_error"),
+                duplicate_of=sa.bindparam("b_dup"),
                 updated_at=now,
             )
         )
-        marks = [
-            {
-                "b_job": job_id,
-                "b_key": url_key(d.url),
-                "b_state": STORED,
-                "b_stage": None,
-                "b_error": None,
-            }
-            for d in docs
-        ]
-        marks += [
-            {
-                "b_job": job_id,
-                "b_key": url_key(f.url),
-                "b_state": FAILED,
-                "b_stage": f.stage,
-                "b_error": f.error_type,
-            }
-            for f in failures
-        ]
         with self.engine.begin() as conn:
+            kept, duplicates = split_exact_duplicates(conn, job_id, docs)
+            marks = [_mark(job_id, d.url, STORED, None, None) for d in kept]
+            marks += [
+                _mark(job_id, d.url, FAILED, "filter", "Duplicate", of) for d, of in duplicates
+            ]
+            marks += [_mark(job_id, f.url, FAILED, f.stage, f.error_type) for f in failures]
             upsert(
-                conn, documents, doc_rows, keys=["job_id", "url_key"], update=list(DOCUMENT_FIELDS)
+                conn,
+                documents,
+                [_document_row(job_id, d, now) for d in kept],
+                keys=["job_id", "url_key"],
+                update=list(DOCUMENT_FIELDS),
             )
             if marks:
                 conn.execute(mark, marks)
             if links:
                 self._enqueue_links(conn, job_id, links, max_urls, now)
+        return len(duplicates)
 
     def _enqueue_links(
         self,
@@ -356,6 +351,16 @@ class DocumentStore:
             ).all()
         return {row.url: (row.state, row.error_type) for row in rows}
 
+    def duplicates(self, job_id: str) -> dict[str, str]:
+        """URL -> the URL whose stored document it duplicates."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(job_urls.c.url, job_urls.c.duplicate_of).where(
+                    job_urls.c.job_id == job_id, job_urls.c.duplicate_of.is_not(None)
+                )
+            ).all()
+        return {row.url: row.duplicate_of for row in rows}
+
     def iter_documents(self, job_id: str | None = None) -> Iterator[dict[str, Any]]:
         query = sa.select(documents).order_by(
             documents.c.job_id, documents.c.stored_at, documents.c.url_key
@@ -365,6 +370,24 @@ class DocumentStore:
         with self.engine.connect() as conn:
             for row in conn.execution_options(yield_per=1000).execute(query).mappings():
                 yield dict(row)
+
+
+def _mark(
+    job_id: str,
+    url: str,
+    state: str,
+    stage: str | None,
+    error: str | None,
+    duplicate_of: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "b_job": job_id,
+        "b_key": url_key(url),
+        "b_state": state,
+        "b_stage": stage,
+        "b_error": error,
+        "b_dup": duplicate_of,
+    }
 
 
 def _document_row(job_id: str, doc: Document, now: datetime) -> dict[str, Any]:

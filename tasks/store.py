@@ -34,7 +34,7 @@ def commit(
         metadata={"batch": batch.index},
     )
     dead_letters.resolve(batch.job_id, [doc.url for doc in extracted.documents])
-    store.commit_batch(
+    duplicates = store.commit_batch(
         batch.job_id,
         extracted.documents,
         extracted.failures,
@@ -42,7 +42,9 @@ def commit(
         max_urls=max_urls,
     )
     return BatchReport(
-        batch_index=batch.index, stored=len(extracted.documents), failed=len(extracted.failures)
+        batch_index=batch.index,
+        stored=len(extracted.documents) - duplicates,
+        failed=len(extracted.failures) + duplicates,
     )
 
 

@@ -34,7 +34,7 @@ def filled_store(tmp_path: Path) -> DocumentStore:
                     status_code=200,
                     fetched_at=datetime.now(UTC),
                     text=f"text of {u}",
-                    content_hash="h" * 64,
+                    content_hash=f"{u:0>64}"[-64:],
                     word_count=4,
                     title="t",
                     date="2024-01-02",

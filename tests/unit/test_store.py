@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def doc(url: str, text: str = "Some words of text") -> Document:
         status_code=200,
         fetched_at=datetime.now(UTC),
         text=text,
-        content_hash="0" * 64,
+        content_hash=hashlib.sha256(f"{url}|{text}".encode()).hexdigest(),
         word_count=len(text.split()),
         title="T",
         out_links=("http://a/",),
@@ -115,3 +116,30 @@ def test_malformed_database_url_is_a_config_error() -> None:
         DocumentStore("not a url")
     with pytest.raises(ConfigError, match="no driver"):
         DocumentStore("nosuchdb://x/y")
+
+
+def test_the_same_text_under_three_urls_is_stored_once(store: DocumentStore) -> None:
+    urls = ["http://x/a", "http://x/b", "http://x/c"]
+    store.add_urls("j", urls)
+    same = "The very same article text."
+    assert store.commit_batch("j", [doc(urls[0], same)], []) == 0
+    d_b, d_c = doc(urls[1], same), doc(urls[2], same)
+    shared = "same-hash"
+    from dataclasses import replace
+
+    first = replace(doc(urls[0], same), content_hash=shared)
+    store.commit_batch("j", [first], [])  # the stored document, again: not its own duplicate
+    assert (
+        store.commit_batch(
+            "j", [replace(d_b, content_hash=shared), replace(d_c, content_hash=shared)], []
+        )
+        == 2
+    )
+    assert store.url_states("j") == {
+        urls[0]: ("stored", None),
+        urls[1]: ("failed", "Duplicate"),
+        urls[2]: ("failed", "Duplicate"),
+    }
+    assert [d["url"] for d in store.iter_documents("j")] == [urls[0]]
+    assert store.counts("j").failures_by_type == {"filter/Duplicate": 2}
+    assert store.duplicates("j") == {urls[1]: urls[0], urls[2]: urls[0]}
