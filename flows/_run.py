@@ -14,6 +14,7 @@ from quarrycore.deadletters import DeadLetterStore
 from quarrycore.extractor import ExtractorPool
 from quarrycore.fetch import Fetcher
 from quarrycore.joblock import JobLock
+from quarrycore.neardup import NearDupConfig
 from quarrycore.pipeline import Stages, run_batches
 from quarrycore.records import Batch, BatchReport, CrawlOutput, ExtractOutput
 from quarrycore.scope import CrawlScope, discover_links
@@ -72,7 +73,7 @@ async def run_job(
     async def store_stage(extracted: ExtractOutput) -> BatchReport:
         if scope.follows_links:
             extracted.links = discover_links(extracted, scope)
-        report = await store_task(extracted, store, dead_letters, scope.max_pages)
+        report = await store_task(extracted, store, dead_letters, scope.max_pages, near_dup)
         # Committed: the store answers for these URLs now, so the cached fetch (the HTML
         # of the whole batch) is not needed on disk any more.
         key = crawl_cache_key(None, {"batch": extracted.batch})  # type: ignore[arg-type]
@@ -104,6 +105,11 @@ async def run_job(
                 progress_id, progress=100.0 * checkpoint.processed_count / max(1, done)
             )
 
+    near_dup = (
+        NearDupConfig(threshold=settings.quality.near_dup_threshold)
+        if settings.quality.near_dedup
+        else None
+    )
     pool = ExtractorPool(
         workers=settings.extract_workers,
         min_words=settings.min_words,

@@ -11,6 +11,7 @@ import hashlib
 import math
 import re
 import unicodedata
+from dataclasses import replace
 from urllib.parse import urljoin
 
 import trafilatura
@@ -196,5 +197,10 @@ def extract_pages(
         outcome = extract_page(page, min_words=min_words, drop=drop)
         if isinstance(outcome, Document) and quality is not None:
             outcome = filter_failure(outcome, quality) or outcome
+            if isinstance(outcome, Document) and quality.near_dedup:
+                from quarrycore.neardup import NearDupConfig, signature
+
+                config = NearDupConfig(threshold=quality.near_dup_threshold)
+                outcome = replace(outcome, minhash=signature(outcome.text, config))
         outcomes.append(outcome)
     return outcomes

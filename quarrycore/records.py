@@ -91,6 +91,7 @@ class Document:
     site_name: str | None = None
     encoding: str | None = None
     out_links: tuple[str, ...] = ()
+    minhash: bytes | None = None  # near-duplicate signature (quarrycore/neardup.py)
 
 
 @dataclass(slots=True)

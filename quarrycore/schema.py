@@ -73,6 +73,17 @@ documents = sa.Table(
     sa.Column("site_name", sa.Text),
     sa.Column("encoding", sa.String(32)),
     sa.Column("out_links", sa.JSON, nullable=False),
+    sa.Column("minhash", sa.LargeBinary),
+)
+
+# LSH bands of stored documents' MinHash signatures: near-duplicate candidates.
+minhash_bands = sa.Table(
+    "minhash_bands",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("band", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(16), primary_key=True),
+    sa.Column("url_key", sa.String(40), primary_key=True),
 )
 
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(

@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from quarrycore.db import make_engine, upsert
-from quarrycore.dedup import split_exact_duplicates
+from quarrycore.dedup import split_duplicates
+from quarrycore.neardup import NearDupConfig
 from quarrycore.records import Document, Failure
 from quarrycore.schema import (
     DOCUMENT_FIELDS,
@@ -226,6 +227,7 @@ class DocumentStore:
         *,
         links: Sequence[tuple[str, int]] = (),
         max_urls: int | None = None,
+        near_dup: NearDupConfig | None = None,
     ) -> int:
         """Store documents and mark their URLs stored, and failures failed, atomically;
         a document whose text the job already has (same normalised-text hash) is not
@@ -249,10 +251,10 @@ class DocumentStore:
             )
         )
         with self.engine.begin() as conn:
-            kept, duplicates = split_exact_duplicates(conn, job_id, docs)
+            kept, duplicates = split_duplicates(conn, job_id, docs, near_dup)
             marks = [_mark(job_id, d.url, STORED, None, None) for d in kept]
             marks += [
-                _mark(job_id, d.url, FAILED, "filter", "Duplicate", of) for d, of in duplicates
+                _mark(job_id, d.url, FAILED, "filter", kind, of) for d, of, kind in duplicates
             ]
             marks += [_mark(job_id, f.url, FAILED, f.stage, f.error_type) for f in failures]
             upsert(

@@ -34,4 +34,8 @@ class QualityThresholds(BaseModel):
         ],
         description="Short pages with these are consent walls, not content.",
     )
+    near_dedup: bool = Field(True, description="Drop near-duplicates (MinHash LSH).")
+    near_dup_threshold: float = Field(
+        0.8, gt=0, le=1, description="Estimated Jaccard similarity of 5-grams that is a duplicate."
+    )
     cookie_wall_max_words: int = Field(200, description="A cookie wall is shorter than this.")

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
 from quarrycore.deadletters import DeadLetterStore
+from quarrycore.neardup import NearDupConfig
 from quarrycore.records import BatchReport, ExtractOutput
 from quarrycore.store import DocumentStore
 
@@ -21,6 +22,7 @@ def commit(
     flow_run_id: str | None = None,
     task_run_id: str | None = None,
     max_urls: int | None = None,
+    near_dup: NearDupConfig | None = None,
 ) -> BatchReport:
     """Dead letters first, then the store's transaction: the store is the commit point,
     so a crash in between leaves the URLs pending and their dead letters open; the next
@@ -40,6 +42,7 @@ def commit(
         extracted.failures,
         links=extracted.links,
         max_urls=max_urls,
+        near_dup=near_dup,
     )
     return BatchReport(
         batch_index=batch.index,
@@ -59,6 +62,7 @@ async def store_batch(
     store: DocumentStore,
     dead_letters: DeadLetterStore,
     max_urls: int | None = None,
+    near_dup: NearDupConfig | None = None,
 ) -> BatchReport:
     """Documents upserted and every URL of the batch marked done, failures recorded."""
     return await asyncio.to_thread(
@@ -69,4 +73,5 @@ async def store_batch(
         flow_run_id=str(flow_run.id) if flow_run.id else None,
         task_run_id=str(task_run.id) if task_run.id else None,
         max_urls=max_urls,
+        near_dup=near_dup,
     )

@@ -26,17 +26,17 @@ def flaky_article(body: bytes, failures: int) -> Route:
     return handler
 
 
-def trouble_routes(article: bytes, *, slow_seconds: float) -> dict[str, Route]:
+def trouble_routes(articles: list[bytes], *, slow_seconds: float) -> dict[str, Route]:
     """Routes that each end in one known outcome."""
     return {
-        "/ok": Response(200, article, HTML),
+        "/ok": Response(200, articles[0], HTML),
         "/missing": Response(404, b"<html><body>gone</body></html>", HTML),
-        "/flaky": flaky_article(article, failures=2),
+        "/flaky": flaky_article(articles[1], failures=2),
         "/always-500": Response(503, b"<html><body>down</body></html>", HTML),
         "/redirect/1": Response(302, b"", {"Location": "/redirect/2"}),
         "/redirect/2": Response(301, b"", {"Location": "http://127.0.0.1:{port}/redirect/3"}),
         "/redirect/3": Response(307, b"", {"Location": "/ok-after-redirects"}),
-        "/ok-after-redirects": Response(200, article, HTML),
+        "/ok-after-redirects": Response(200, articles[2], HTML),
         "/loop": Response(302, b"", {"Location": "/loop"}),
         "/binary": Response(200, os.urandom(4096), {"Content-Type": "application/octet-stream"}),
         "/binary-as-html": Response(200, b"\x89PNG\r\n\x1a\n\x00\x00" + os.urandom(2048), HTML),
@@ -55,7 +55,7 @@ def trouble_routes(article: bytes, *, slow_seconds: float) -> dict[str, Route]:
             {"Content-Type": "text/html; charset=utf-8"},
         ),
         "/empty": Response(200, b"<html><head><title>x</title></head><body></body></html>", HTML),
-        "/slow": Response(200, article, HTML, delay=slow_seconds),
+        "/slow": Response(200, articles[3], HTML, delay=slow_seconds),
         "/reset": Response(200, b"", HTML, reset=True),
     }
 

@@ -35,10 +35,10 @@ class StoreThatCannotStoreDocuments(DocumentStore):
 
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
-    ) -> None:
+    ) -> int:
         if docs:
             raise ValueError("documents table is read-only")
-        super().commit_batch(job_id, docs, failures, **kw)
+        return super().commit_batch(job_id, docs, failures, **kw)
 
 
 async def test_failed_store_task_hook_records_every_url_of_the_batch(

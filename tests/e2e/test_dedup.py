@@ -86,3 +86,43 @@ def test_duplicates_stay_exact_across_kill_9_and_resume(tmp_path: Path) -> None:
     docs = list(store.iter_documents("dups-k9"))
     assert len(docs) == 1
     assert set(store.duplicates("dups-k9")) == set(urls) - {docs[0]["url"]}
+
+
+async def test_a_near_duplicate_is_dropped_and_a_different_article_kept(tmp_path: Path) -> None:
+    html = {"Content-Type": "text/html; charset=utf-8"}
+    edited = ARTICLE.replace("Paragraph 7: the committee met", "Paragraph 7: the council met")
+    other = "".join(
+        f"<p>Line {i}: the orchestra rehearsed a new symphony by a young composer "
+        f"from the coast, and tickets for concert {i} sold out quickly.</p>"
+        for i in range(8)
+    )
+
+    def page(body: str) -> bytes:
+        return f"<html><body><article><h1>Title</h1>{body}</article></body></html>".encode()
+
+    routes = {
+        "/a": Response(200, page(ARTICLE), html),
+        "/a-edited": Response(200, page(edited), html),
+        "/b": Response(200, page(other), html),
+    }
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    with SiteServer(routes) as site:
+        await quarry_crawl(
+            urls=[site.url(p) for p in routes],
+            job_id="near",
+            database_url=db,
+            batch_size=1,
+            options={
+                "extract_workers": 0,
+                "data_dir": str(tmp_path / "data"),
+                "quality": {"enabled": False, "near_dedup": True},
+            },
+        )
+        urls = {p: site.url(p) for p in routes}
+    store = DocumentStore(db)
+    assert store.url_states("near") == {
+        urls["/a"]: ("stored", None),
+        urls["/a-edited"]: ("failed", "NearDuplicate"),
+        urls["/b"]: ("stored", None),
+    }
+    assert store.duplicates("near") == {urls["/a-edited"]: urls["/a"]}

@@ -22,10 +22,10 @@ class BrokenDiskStore(DocumentStore):
 
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
-    ) -> None:
+    ) -> int:
         if BrokenDiskStore.broken:
             raise RuntimeError("disk full")
-        super().commit_batch(job_id, docs, failures, **kw)
+        return super().commit_batch(job_id, docs, failures, **kw)
 
 
 async def test_rerun_after_a_failed_commit_takes_the_fetched_batch_from_the_cache(

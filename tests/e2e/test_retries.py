@@ -26,11 +26,11 @@ class FlakyStore(DocumentStore):
 
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
-    ) -> None:
+    ) -> int:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error
-        super().commit_batch(job_id, docs, failures, **kw)
+        return super().commit_batch(job_id, docs, failures, **kw)
 
 
 SETTINGS = QuarrySettings(task_retries=2, task_retry_delay=0.01, task_retry_jitter=0.1)
