@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -237,13 +238,17 @@ def test_dead_letter_integration(tmp_path: Path) -> None:
     site = numbered_site(200, missing=15, delay=0.01)
     flaky = {"down": True}
 
-    def unstable(hits: int) -> Response:
-        if flaky["down"]:
-            return Response(503, b"<html><body>busy</body></html>")
-        return Response(200, html_page("Back", "<p>" + "The service is back online. " * 9 + "</p>"))
+    def unstable(n: int) -> Callable[[int], Response]:
+        def handler(hits: int) -> Response:
+            if flaky["down"]:
+                return Response(503, b"<html><body>busy</body></html>")
+            text = f"Service {n} is back online. " * 9  # its own text: not a duplicate
+            return Response(200, html_page(f"Back {n}", f"<p>{text}</p>"))
+
+        return handler
 
     for i in range(5):
-        site.routes[f"/unstable/{i}"] = unstable
+        site.routes[f"/unstable/{i}"] = unstable(i)
     urls = site.urls + [site.url(f"/unstable/{i}") for i in range(5)]  # type: ignore[attr-defined]
     with site:
         (tmp_path / "urls.txt").write_text("\n".join(urls))
