@@ -35,9 +35,14 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
         encoding = _resolve_encoding(bom_encoding) or "utf-8"
         return body[len(bom) :].decode(encoding, errors="replace"), encoding
 
+    from_meta = _resolve_encoding(html_body_declared_encoding(body[:4096]))
+    if from_meta is not None and from_meta.startswith("utf-16"):
+        # A <meta> could only be read because the document is ASCII-compatible: WHATWG's
+        # prescan turns a declared UTF-16 into UTF-8.
+        from_meta = "utf-8"
     declared = [
         _resolve_encoding(http_content_type_encoding(content_type or "")),
-        _resolve_encoding(html_body_declared_encoding(body[:4096])),
+        from_meta,
     ]
     for candidate in declared:
         if candidate is None:

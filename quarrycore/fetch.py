@@ -264,14 +264,18 @@ class Fetcher:
         chunks: list[bytes] = []
         size = 0
         # aiter_bytes yields decompressed bytes, so a compression bomb is cut here too.
+        sniffed = not html
         async for chunk in response.aiter_bytes():
-            if not chunks and html:
-                # Refuse binary early rather than download megabytes of it.
-                classify_content_type(response.headers.get("content-type"), chunk[:_SNIFF_BYTES])
             size += len(chunk)
             if size > limit:
                 raise TooLarge(f"body exceeds {limit} bytes")
             chunks.append(chunk)
+            if not sniffed and size >= _SNIFF_BYTES:
+                # Refuse binary early rather than download megabytes of it; sniff the
+                # first KiB whatever the chunking (the end of the body is sniffed anyway).
+                head = b"".join(chunks)[:_SNIFF_BYTES]
+                classify_content_type(response.headers.get("content-type"), head)
+                sniffed = True
         return b"".join(chunks)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
@@ -30,8 +30,8 @@ def normalize_url(raw: str, *, drop_params: frozenset[str] = TRACKING_PARAMS) ->
         scheme = parts.scheme.lower()
         if scheme not in ALLOWED_SCHEMES:
             raise InvalidURL(f"scheme {parts.scheme or '(none)'!r} is not http or https")
-        host = parts.hostname
-        if not host or any(ch.isspace() for ch in host):
+        host = unquote(parts.hostname or "")
+        if not host or any(ch.isspace() or ch in "%/\\<>^|" for ch in host):
             raise InvalidURL(f"no valid host in {candidate!r}")
         port = parts.port  # raises ValueError when out of range or not a number
         canonical = canonicalize_url(candidate, keep_fragments=False)

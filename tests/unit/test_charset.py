@@ -121,12 +121,6 @@ def test_empty_body() -> None:
     assert decode_html(b"", "text/html; charset=koi8-r") == ("", "koi8-r")
 
 
-@pytest.mark.xfail(
-    reason="a <meta> declaring utf-16 in an ASCII-compatible document must be read as "
-    "utf-8 (WHATWG 'prescan': UTF-16BE/LE -> UTF-8); decode_html decodes the even-length "
-    "body as utf-16 and returns CJK mojibake",
-    strict=True,
-)
 def test_meta_declaring_utf16_means_utf8() -> None:
     html = page(DISH, '<meta charset="utf-16">')
     body = html.encode()

@@ -184,11 +184,6 @@ async def test_a_streamed_body_is_cut_at_the_limit(kilobytes: int) -> None:
         assert sum(pulled) <= 10_000 + 1000  # stopped at the chunk that crossed the limit
 
 
-@pytest.mark.xfail(
-    reason="_read_limited sniffs only the first chunk: without a Content-Type, a body whose "
-    "first chunk is '<!DOCTYPE' (or whitespace) is refused as NotHTML",
-    strict=True,
-)
 async def test_sniffing_does_not_depend_on_chunk_boundaries() -> None:
     parts = [b"<!DOCTYPE", b" html><html><body><p>hi</p></body></html>"]
     page = await fetch(lambda r: httpx.Response(200, content=stream(parts)))

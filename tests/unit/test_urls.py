@@ -100,11 +100,6 @@ def test_length_limit_is_inclusive() -> None:
         normalize_url(at_limit + "a")
 
 
-@pytest.mark.xfail(
-    reason="normalize_url accepts a percent-encoded space in the host ('exa%20mple.com'); "
-    "WHATWG decodes host percent-escapes and rejects the space",
-    strict=True,
-)
 def test_percent_encoded_space_in_host_is_invalid() -> None:
     with pytest.raises(InvalidURL):
         normalize_url("http://exa%20mple.com/")
