@@ -11,6 +11,7 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 
 from flows.checkpointing import JobCheckpointer, StopSignals
 from quarrycore.deadletters import DeadLetterStore
+from quarrycore.extract import ExtractOptions
 from quarrycore.extractor import ExtractorPool
 from quarrycore.fetch import Fetcher
 from quarrycore.joblock import JobLock
@@ -112,9 +113,13 @@ async def run_job(
     )
     pool = ExtractorPool(
         workers=settings.extract_workers,
-        min_words=settings.min_words,
-        drop_params=settings.drop_params,
-        quality=settings.quality,
+        options=ExtractOptions(
+            min_words=settings.min_words,
+            drop=settings.drop_params,
+            quality=settings.quality,
+            markdown=settings.markdown,
+        ),
+        page_timeout=settings.extract_timeout,
     )
     fetcher = Fetcher(settings)
     loop_task: asyncio.Task[None] | None = None

@@ -85,6 +85,10 @@ def crawl(
             help="Allow private/loopback addresses (intranets; off by default: SSRF guard).",
         ),
     ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Also store each document as Markdown (headings, lists)."),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
 ) -> None:
     """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
@@ -133,7 +137,9 @@ def crawl(
             exclude=exclude or [],
         )
     if allow_private_networks:
-        parameters["options"] = {"allow_private_networks": True}
+        parameters.setdefault("options", {})["allow_private_networks"] = True
+    if markdown:
+        parameters.setdefault("options", {})["markdown"] = True
     try:
         ensure_detached_server()
         if resume:

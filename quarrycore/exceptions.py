@@ -27,7 +27,8 @@ names stored for every URL that failed::
         ├── ExtractError             stage extract
         │   ├── NoContent            permanent
         │   ├── NoIndex              permanent: <meta name="robots" content="noindex">
-        │   └── ExtractFailed        permanent
+        │   ├── ExtractFailed        permanent: the extractor raised, or its process died
+        │   └── ExtractTimeout       permanent: over extract_timeout; its process was killed
         └── StoreFailed              stage store, transient
 """
 
@@ -157,6 +158,10 @@ class NoIndex(ExtractError):
 
 class ExtractFailed(ExtractError):
     pass
+
+
+class ExtractTimeout(ExtractError):
+    """The page took longer than ``extract_timeout`` to extract (a pathological page)."""
 
 
 class StoreFailed(URLFailure):

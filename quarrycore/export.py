@@ -37,6 +37,7 @@ SCHEMA = pa.schema(
         ("content_hash", pa.string()),
         ("fetched_at", pa.timestamp("us", tz="UTC")),
         ("job_id", pa.string()),
+        ("markdown", pa.string()),  # null unless the job ran with the markdown setting
     ]
 )
 _ROW_GROUP = 1000

@@ -1,4 +1,12 @@
-"""Running extraction off the event loop, on every core."""
+"""Running extraction off the event loop, on every core, with a time limit per page.
+
+Each extraction process is owned by one :class:`_Worker` and gets one page at a time
+over a pipe, so the parent knows which page a process is working on: a page that runs
+past ``extract_timeout`` gets its process killed (nothing else can stop a C extension
+stuck in a loop) and becomes an ``ExtractTimeout`` failure; a page that kills its
+process (a segfault in lxml, the OOM killer) becomes ``ExtractFailed``. Either way the
+worker starts a fresh process and the rest of the batch goes on.
+"""
 
 from __future__ import annotations
 
@@ -7,114 +15,187 @@ import logging
 import multiprocessing
 import os
 import signal
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from multiprocessing.context import SpawnContext, SpawnProcess
 
-from quarrycore.extract import extract_pages
+from quarrycore.exceptions import ExtractFailed, ExtractTimeout
+from quarrycore.extract import ExtractOptions, extract_one, extract_pages
 from quarrycore.procutil import die_with_parent
 from quarrycore.records import CrawlOutput, Document, ExtractOutput, Failure, FetchedPage
-from quarrycore.thresholds import QualityThresholds
 
 logger = logging.getLogger(__name__)
-_MAX_POOL_RESTARTS = 3
+
+_READY = "ready"
+_START_TIMEOUT = 120.0  # importing trafilatura and the language model on a busy machine
+_MAX_START_FAILURES = 3
 
 
-def _init_worker() -> None:
+class _StartFailed(Exception):
+    """An extraction process died or hung before it could take work."""
+
+
+def _serve(conn: Connection, options: ExtractOptions) -> None:
+    """The extraction process: extract each page received until the pipe closes."""
     # A terminal's Ctrl-C goes to the whole process group; the flow decides how to stop,
-    # so workers leave the group and ignore SIGINT instead of dying mid-batch.
+    # so workers leave the group and ignore SIGINT instead of dying mid-page.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.setsid()
     die_with_parent()
-
-
-def _warm_up() -> None:
     import py3langid  # noqa: F401  # load the model before the first page needs it
+
+    conn.send(_READY)
+    while True:
+        try:
+            page = conn.recv()
+        except EOFError:
+            return
+        if page is None:
+            return
+        conn.send(extract_one(page, options))
+
+
+class _Worker:
+    """One extraction process and its pipe; used from one thread at a time."""
+
+    def __init__(self, context: SpawnContext, options: ExtractOptions) -> None:
+        self._context = context
+        self._options = options
+        self._process: SpawnProcess | None = None
+        self._conn: Connection | None = None
+        self._ready = False
+
+    def start(self) -> None:
+        parent, child = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_serve, args=(child, self._options), name="quarry-extract", daemon=True
+        )
+        process.start()
+        child.close()
+        self._process, self._conn, self._ready = process, parent, False
+
+    def extract(self, page: FetchedPage, limit: float) -> Document | Failure:
+        conn = self._ready_connection()
+        try:
+            conn.send(page)
+            if conn.poll(limit):
+                outcome: Document | Failure = conn.recv()
+                return outcome
+        except (EOFError, OSError):
+            code = self.stop()
+            logger.warning("extraction process died (exit code %s) on %s", code, page.url)
+            return Failure.from_error(
+                page.url, ExtractFailed(f"the extraction process died (exit code {code})")
+            )
+        self.stop()
+        logger.warning("extraction of %s took over %g s; its process was killed", page.url, limit)
+        return Failure.from_error(
+            page.url, ExtractTimeout(f"extraction took over {limit:g} s; its process was killed")
+        )
+
+    def _ready_connection(self) -> Connection:
+        if self._process is None:
+            self.start()
+        assert self._conn is not None
+        if not self._ready:
+            try:
+                if not self._conn.poll(_START_TIMEOUT):
+                    raise _StartFailed(f"no answer in {_START_TIMEOUT:g} s")
+                self._conn.recv()
+            except (EOFError, OSError) as exc:
+                code = self.stop()
+                raise _StartFailed(f"exit code {code}") from exc
+            except _StartFailed:
+                self.stop()
+                raise
+            self._ready = True
+        return self._conn
+
+    def stop(self) -> int | None:
+        """Kill the process (it holds no state worth a graceful stop); its exit code."""
+        process, conn = self._process, self._conn
+        self._process, self._conn, self._ready = None, None, False
+        if conn is not None:
+            conn.close()
+        if process is None:
+            return None
+        if process.is_alive():
+            process.kill()
+        process.join(timeout=10)
+        return process.exitcode
 
 
 class ExtractorPool:
-    """Extracts batches in worker processes (``workers`` > 0) or in one thread.
+    """Extracts batches in ``workers`` processes, or in one thread when ``workers`` is 0.
 
-    Extraction is CPU-bound (trafilatura takes ~13-23 ms a page here); in processes it
-    runs beside the fetching event loop instead of stalling it, on both cores.
+    Extraction is CPU-bound (~14 ms a page here); in processes it runs beside the
+    fetching event loop instead of stalling it, on every core. The time limit needs
+    processes: a thread cannot be stopped.
     """
 
     def __init__(
-        self,
-        *,
-        workers: int,
-        min_words: int,
-        drop_params: frozenset[str] = frozenset(),
-        quality: QualityThresholds | None = None,
+        self, *, workers: int, options: ExtractOptions | None = None, page_timeout: float = 30.0
     ) -> None:
-        self._min_words = min_words
-        self._drop = drop_params
-        self._quality = quality
-        self._processes = workers
-        self._workers = max(1, workers)
-        self._restarts = 0
-        self._executor = self._new_executor()
-
-    def _new_executor(self) -> Executor:
-        if self._processes <= 0 or self._restarts >= _MAX_POOL_RESTARTS:
-            return ThreadPoolExecutor(max_workers=1, thread_name_prefix="extract")
-        # spawn, not fork: the flow process runs threads (Prefect, the event loop).
-        executor = ProcessPoolExecutor(
-            max_workers=self._processes,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
+        self._options = options or ExtractOptions()
+        self._page_timeout = page_timeout
+        context = multiprocessing.get_context("spawn")  # the flow process runs threads
+        self._workers = [_Worker(context, self._options) for _ in range(workers)]
+        for worker in self._workers:
+            worker.start()  # import trafilatura while the first batch is fetched
+        self._threads = ThreadPoolExecutor(
+            max_workers=max(1, workers), thread_name_prefix="extract"
         )
-        for _ in range(self._processes):
-            executor.submit(_warm_up)
-        return executor
+        self._start_failures = 0
 
     async def extract(self, crawl: CrawlOutput) -> ExtractOutput:
-        while True:
-            try:
-                results = await self._extract_chunks(crawl.pages)
-                break
-            except BrokenProcessPool:
-                # A worker died (out of memory, a crash in a C extension, an unimportable
-                # __main__): start a new pool, and after repeated deaths use a thread.
-                self._restarts += 1
-                logger.warning(
-                    "extraction process pool broke (%d time(s)); restarting it", self._restarts
-                )
-                self._executor.shutdown(wait=False, cancel_futures=True)
-                self._executor = self._new_executor()
+        pages = crawl.pages
+        loop = asyncio.get_running_loop()
+        if not self._workers:
+            outcomes = await loop.run_in_executor(
+                self._threads, extract_pages, pages, self._options
+            )
+        else:
+            slots: list[Document | Failure | None] = [None] * len(pages)
+            queue = iter(range(len(pages)))
+
+            async def drain(worker: _Worker) -> None:
+                # One page at a time from a shared queue: every process stays busy
+                # whatever the pages cost, and a slow page holds up only its own process.
+                for i in queue:
+                    slots[i] = await loop.run_in_executor(
+                        self._threads, self._extract_on, worker, pages[i]
+                    )
+
+            await asyncio.gather(*(drain(worker) for worker in self._workers))
+            outcomes = [outcome for outcome in slots if outcome is not None]
         output = ExtractOutput(batch=crawl.batch, failures=list(crawl.failures))
-        for chunk_result in results:
-            for outcome in chunk_result:
-                if isinstance(outcome, Document):
-                    output.documents.append(outcome)
-                else:
-                    output.failures.append(outcome)
+        for outcome in outcomes:
+            if isinstance(outcome, Document):
+                output.documents.append(outcome)
+            else:
+                output.failures.append(outcome)
         return output
 
-    async def _extract_chunks(self, pages: list[FetchedPage]) -> list[list[Document | Failure]]:
-        loop = asyncio.get_running_loop()
-        # One chunk per worker: fewer round trips than a page each, all cores busy.
-        return list(
-            await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        self._executor,
-                        extract_pages,
-                        chunk,
-                        self._min_words,
-                        self._drop,
-                        self._quality,
-                    )
-                    for chunk in _split(pages, self._workers)
+    def _extract_on(self, worker: _Worker, page: FetchedPage) -> Document | Failure:
+        if self._start_failures < _MAX_START_FAILURES:
+            try:
+                outcome = worker.extract(page, self._page_timeout)
+                self._start_failures = 0
+                return outcome
+            except _StartFailed as exc:
+                self._start_failures += 1
+                logger.warning(
+                    "an extraction process failed to start (%s); %s",
+                    exc,
+                    "extracting in a thread from now on"
+                    if self._start_failures >= _MAX_START_FAILURES
+                    else "trying a new one",
                 )
-            )
-        )
+        # Processes cannot start here (an unimportable __main__, a process limit):
+        # extract in this thread rather than lose the job; there is no time limit then.
+        return extract_one(page, self._options)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _split(pages: list[FetchedPage], parts: int) -> list[list[FetchedPage]]:
-    if not pages:
-        return []
-    parts = min(parts, len(pages))
-    return [pages[i::parts] for i in range(parts)]
+        for worker in self._workers:
+            worker.stop()
+        self._threads.shutdown(wait=False, cancel_futures=True)

@@ -92,6 +92,7 @@ class Document:
     encoding: str | None = None
     out_links: tuple[str, ...] = ()
     minhash: bytes | None = None  # near-duplicate signature (quarrycore/neardup.py)
+    markdown: str | None = None  # only with the markdown setting
 
 
 @dataclass(slots=True)

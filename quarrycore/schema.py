@@ -74,6 +74,7 @@ documents = sa.Table(
     sa.Column("encoding", sa.String(32)),
     sa.Column("out_links", sa.JSON, nullable=False),
     sa.Column("minhash", sa.LargeBinary),
+    sa.Column("markdown", sa.Text),
 )
 
 # LSH bands of stored documents' MinHash signatures: near-duplicate candidates.
@@ -89,3 +90,21 @@ minhash_bands = sa.Table(
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(
     c.name for c in documents.columns if c.name not in ("job_id", "url_key")
 )
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create missing tables, and add columns a newer QuarryCore added to existing ones.
+
+    Only nullable columns are ever added, so older rows stay valid (``NULL``) and an
+    older store opens without a migration tool.
+    """
+    metadata.create_all(engine)
+    inspector = sa.inspect(engine)
+    for table in metadata.sorted_tables:
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present or not column.nullable:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as conn:
+                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))

@@ -165,6 +165,18 @@ class QuarrySettings(BaseSettings):
         ge=0,
         description="Extraction processes; 0 extracts in a thread of the flow process.",
     )
+    extract_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds one page may take to extract; then its process is killed and the "
+        "page is a dead letter (ExtractTimeout). Needs extract_workers > 0. Extraction is "
+        "linear in page size here: ~2 s per MB of HTML, so max_body_bytes of 10 MB is ~20 s.",
+    )
+    markdown: bool = Field(
+        False,
+        description="Also keep each document as Markdown (headings, lists, emphasis, tables) "
+        "in the `markdown` column; `text` stays plain text.",
+    )
     min_words: int = Field(1, ge=0, description="Pages with fewer extracted words are dropped.")
 
     quality: QualityThresholds = Field(

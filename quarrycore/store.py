@@ -24,10 +24,10 @@ from quarrycore.schema import (
     FAILED,
     PENDING,
     STORED,
+    create_tables,
     documents,
     job_urls,
     jobs,
-    metadata,
     url_key,
 )
 
@@ -59,7 +59,7 @@ class DocumentStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        create_tables(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

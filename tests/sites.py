@@ -78,3 +78,14 @@ EXPECTED_OUTCOMES: dict[str, tuple[str, str | None]] = {
     "/slow": ("failed", "FetchTimeout"),
     "/reset": ("failed", "FetchConnectionError"),
 }
+
+
+def slow_to_extract_page(megabytes: float) -> bytes:
+    """Real HTML that takes trafilatura long to extract: one big table of short cells.
+
+    Extraction is linear in its size, ~2 s per MB on this 2-core machine (so 8 MB take
+    ~15 s), which a per-page time limit of a few seconds must cut off.
+    """
+    row = "<tr>" + "<td>cell words</td>" * 50 + "</tr>"
+    rows = int(megabytes * 1_000_000 / len(row))
+    return html_page("A very large table", "<table>" + row * rows + "</table>")

@@ -38,7 +38,9 @@ def test_crawl_the_sample_site_then_export_jsonl_and_parquet(tmp_path: Path) -> 
     with SiteServer(sample_site_routes()) as site:
         urls = [site.url(p) for p in site.routes if p.startswith("/articles/")]
         (tmp_path / "urls.txt").write_text("# sample\n" + "\n".join(urls) + "\n\n")
-        crawl = _quarry("crawl", "--urls-file", "urls.txt", "--job-id", "cli-job", cwd=tmp_path)
+        crawl = _quarry(
+            "crawl", "--urls-file", "urls.txt", "--job-id", "cli-job", "--markdown", cwd=tmp_path
+        )
         assert crawl.returncode == 0, crawl.stderr[-3000:]
         assert "completed" in crawl.stdout
         assert all(site.count(p) == 1 for p in site.routes if p.startswith("/articles/"))
@@ -58,6 +60,9 @@ def test_crawl_the_sample_site_then_export_jsonl_and_parquet(tmp_path: Path) -> 
     table = pq.read_table(tmp_path / "docs.parquet")
     assert table.num_rows == len(urls)
     assert all(text for text in table.column("text").to_pylist())
+    # --markdown: each document also as Markdown, its headings marked.
+    markdown = table.column("markdown").to_pylist()
+    assert all(markdown) and sum("\n#" in f"\n{md}" for md in markdown) >= len(urls) // 2
 
 
 def test_failed_urls_finish_the_job_and_an_unknown_job_is_an_error(tmp_path: Path) -> None:

@@ -99,10 +99,41 @@ async def test_pool_extracts_a_batch_in_processes_or_a_thread(
         for i, (html, _) in enumerate(list(benchmark_pages.values())[:6])
     ]
     pages.append(fetched("", url="http://x/empty"))
-    pool = ExtractorPool(workers=workers, min_words=1)
+    pool = ExtractorPool(workers=workers)
     try:
         out = await pool.extract(CrawlOutput(batch=Batch("j", 0, ()), pages=pages))
     finally:
         pool.close()
     assert sorted(d.url for d in out.documents) == [f"http://x/{i}" for i in range(6)]
     assert [f.url for f in out.failures] == ["http://x/empty"]
+
+
+ARTICLE = (
+    "<html><body><nav><a href='/'>Home</a></nav><article><h1>Title here</h1>"
+    "<p>Intro paragraph with <b>bold words</b> and more text, long enough for the "
+    "extractor to keep it as content.</p><h2>Section two</h2><ul><li>First item of the "
+    "list</li><li>Second item of the list</li></ul><p>Another paragraph with enough "
+    "words in it to count as content for the extractor.</p></article></body></html>"
+)
+
+
+def test_markdown_keeps_headings_lists_and_emphasis() -> None:
+    result = extract_page(fetched(ARTICLE), markdown=True)
+    assert isinstance(result, Document) and result.markdown is not None
+    lines = result.markdown.splitlines()
+    assert "# Title here" in lines and "## Section two" in lines
+    assert "- First item of the list" in lines and "- Second item of the list" in lines
+    assert "**bold words**" in result.markdown
+    assert "Home" not in result.markdown  # boilerplate stays out, as in the text
+
+
+def test_markdown_option_leaves_the_text_as_it_is(
+    benchmark_pages: dict[str, tuple[bytes, str]],
+) -> None:
+    for html, _ in list(benchmark_pages.values())[:10]:
+        page = fetched(html.decode("utf-8", "replace"))
+        plain = extract_page(page)
+        both = extract_page(page, markdown=True)
+        assert isinstance(plain, Document) and isinstance(both, Document)
+        assert both.text == plain.text and both.content_hash == plain.content_hash
+        assert plain.markdown is None and both.markdown

@@ -143,3 +143,34 @@ def test_the_same_text_under_three_urls_is_stored_once(store: DocumentStore) -> 
     assert [d["url"] for d in store.iter_documents("j")] == [urls[0]]
     assert store.counts("j").failures_by_type == {"filter/Duplicate": 2}
     assert store.duplicates("j") == {urls[1]: urls[0], urls[2]: urls[0]}
+
+
+def test_markdown_is_stored_beside_the_text(store: DocumentStore) -> None:
+    from dataclasses import replace
+
+    store.add_urls("j", ["http://x/md", "http://x/plain"])
+    with_markdown = replace(doc("http://x/md", "Title body"), markdown="# Title\n\nbody")
+    store.commit_batch("j", [with_markdown, doc("http://x/plain")], [])
+    rows = {r["url"]: r for r in store.iter_documents("j")}
+    assert rows["http://x/md"]["markdown"] == "# Title\n\nbody"
+    assert rows["http://x/md"]["text"] == "Title body"
+    assert rows["http://x/plain"]["markdown"] is None
+
+
+def test_a_store_from_before_a_new_column_gains_it_and_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    first = DocumentStore(url)
+    first.start_job("j", {})
+    first.add_urls("j", ["http://x/old"])
+    first.commit_batch("j", [doc("http://x/old", "stored before markdown existed")], [])
+    first.close()
+    with sa.create_engine(url).begin() as conn:  # the table as an older version made it
+        conn.execute(sa.text("ALTER TABLE documents DROP COLUMN markdown"))
+
+    reopened = DocumentStore(url)
+    [row] = reopened.iter_documents("j")
+    assert row["text"] == "stored before markdown existed" and row["markdown"] is None
+    columns = {c["name"] for c in sa.inspect(reopened.engine).get_columns("documents")}
+    assert "markdown" in columns
