@@ -14,11 +14,11 @@ import unicodedata
 from dataclasses import dataclass, replace
 from urllib.parse import urljoin
 
-import trafilatura
 from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from quarrycore.exceptions import ExtractFailed, NoContent, NoIndex, URLFailure
+from quarrycore.maintext import main_text, to_markdown
 from quarrycore.records import Document, Failure, FetchedPage
 from quarrycore.settings import TRACKING_PARAMS
 from quarrycore.thresholds import QualityThresholds
@@ -27,7 +27,6 @@ from quarrycore.urls import normalize_url
 _WORD = re.compile(r"\w+")
 _MIN_CHARS_FOR_LANGID = 40
 _LANGID_SAMPLE = 2000
-_DATE_PARAMS = {"extensive_search": False, "original_date": True}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,12 +103,16 @@ def out_links(
 ) -> tuple[str, ...]:
     """Normalised http(s) links of the page, in order, once each; ``rel=nofollow`` skipped."""
     seen: dict[str, None] = {}
+    hrefs: set[str] = set()  # menus repeat links; canonicalising costs ~20 µs a link
     for anchor in tree.iterfind(".//a[@href]"):
         if "nofollow" in (anchor.get("rel") or "").lower().split():
             continue
         href = anchor.get("href", "").strip()
         if not href or href.startswith(("#", "javascript:", "mailto:", "tel:", "data:")):
             continue
+        if href in hrefs:
+            continue
+        hrefs.add(href)
         try:
             seen.setdefault(normalize_url(urljoin(base, href), drop_params=drop), None)
         except (URLFailure, ValueError):
@@ -128,10 +131,9 @@ def extract_page(
     """Extract one page; a page without usable text is a :class:`Failure` with its reason.
     ``robots_meta=False`` ignores ``<meta name="robots">`` (to measure the extractor)."""
     try:
-        document = _extract(page, min_words=min_words, drop=drop, robots_meta=robots_meta)
-        if markdown:
-            document = replace(document, markdown=to_markdown(page.html, page.final_url))
-        return document
+        return _extract(
+            page, min_words=min_words, drop=drop, robots_meta=robots_meta, markdown=markdown
+        )
     except URLFailure as exc:
         return Failure.from_error(page.url, exc)
     except Exception as exc:  # trafilatura/lxml raise many types on hostile markup
@@ -141,7 +143,7 @@ def extract_page(
 
 
 def _extract(
-    page: FetchedPage, *, min_words: int, drop: frozenset[str], robots_meta: bool
+    page: FetchedPage, *, min_words: int, drop: frozenset[str], robots_meta: bool, markdown: bool
 ) -> Document:
     if not page.html.strip():
         raise NoContent("empty body")
@@ -156,19 +158,8 @@ def _extract(
     canonical = _canonical(tree, base, drop)
     declared_language = _declared_language(tree)
 
-    result = trafilatura.bare_extraction(
-        tree,
-        url=page.final_url,
-        with_metadata=True,
-        include_comments=False,
-        include_tables=True,
-        # Measured on the 181-page benchmark: without the fallback extractors F1 is as
-        # good (0.962 vs 0.960) at ~60 % of the time; the extensive date search cost
-        # ~4 ms a page for one date in 80.
-        fast=True,
-        date_extraction_params=_DATE_PARAMS,
-    )
-    text = (getattr(result, "text", None) or "").strip() if result is not None else ""
+    found = main_text(tree, page.final_url)
+    text = found.text
     if not text:
         raise NoContent("no main text found")
     words = count_words(text)
@@ -183,37 +174,20 @@ def _extract(
         text=text,
         content_hash=content_hash(text),
         word_count=words,
-        title=getattr(result, "title", None) or None,
-        author=getattr(result, "author", None) or None,
-        date=getattr(result, "date", None) or None,
+        title=found.title,
+        author=found.author,
+        date=found.date,
         language=language,
         language_score=language_score,
-        description=getattr(result, "description", None) or None,
+        description=found.description,
         canonical_url=canonical,
-        site_name=getattr(result, "sitename", None) or None,
+        site_name=found.site_name,
         encoding=page.encoding,
         out_links=links,
+        markdown=to_markdown(page.html, page.final_url, full_mode=found.full_mode)
+        if markdown
+        else None,
     )
-
-
-def to_markdown(html: str, url: str) -> str | None:
-    """The main content as Markdown (headings, lists, emphasis, tables kept).
-
-    A second trafilatura pass on a fresh tree: with formatting kept, trafilatura's plain
-    text differs from its text-only mode on ~30 % of the benchmark pages (spacing, and
-    words glued across inline tags), so ``text`` always comes from the text-only pass.
-    """
-    result = trafilatura.bare_extraction(
-        html,
-        url=url,
-        with_metadata=False,
-        include_comments=False,
-        include_tables=True,
-        include_formatting=True,
-        fast=True,
-    )
-    markdown = (getattr(result, "text", None) or "").strip() if result is not None else ""
-    return markdown or None
 
 
 def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failure:
