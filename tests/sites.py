@@ -51,7 +51,11 @@ def trouble_routes(articles: list[bytes], *, slow_seconds: float) -> dict[str, R
         ),
         "/lying-header": Response(
             200,
-            html_page("Crème", f"<p>{LATIN1_TEXT}</p>" * 3, charset="windows-1252"),
+            html_page(
+                "Crème",
+                f"<p>{LATIN1_TEXT}</p>" * 3 + "<p>Une page à part, avec sa propre phrase.</p>",
+                charset="windows-1252",
+            ),
             {"Content-Type": "text/html; charset=utf-8"},
         ),
         "/empty": Response(200, b"<html><head><title>x</title></head><body></body></html>", HTML),

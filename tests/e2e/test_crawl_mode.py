@@ -124,7 +124,8 @@ async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(tmp_path: Path)
     site = linked_site(fanout=2, levels=1)
     orphans = [f"/orphan/{i}" for i in range(6)]
     for path in orphans:  # linked from nowhere: only the sitemaps know them
-        site.routes[path] = Response(200, html_page(path, "<p>" + "An orphan page. " * 8 + "</p>"))
+        body = f"<p>{'An orphan page, linked from nowhere: ' * 4}{path}.</p>"
+        site.routes[path] = Response(200, html_page(path, body))
 
     def urlset(paths: list[str]) -> bytes:
         locs = "".join(f"<url><loc>{site.url(p)}</loc></url>" for p in paths)
