@@ -197,13 +197,16 @@ async def _save_from_hook(flow_run: FlowRun, stage: CheckpointStage) -> None:
     if str(flow_run.id) in _graceful_stop_saved:
         return  # the flow saved an "interrupted" checkpoint itself after its last commit
     from flows.crawl import build_settings  # local: the hook runs in the flow's module
+    from quarrycore.storeblock import store_url
 
     params = flow_run.parameters or {}
     job_id = params.get("job_id") or flow_run.name
     settings = build_settings(
         {
             **(params.get("options") or {}),
-            "database_url": params.get("database_url"),
+            "database_url": await store_url(
+                params.get("database_url"), params.get("database_block")
+            ),
             "batch_size": params.get("batch_size"),
         }
     )

@@ -45,6 +45,7 @@ from quarrycore.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
 from quarrycore.sitemaps import sitemap_urls
 from quarrycore.store import DocumentStore
+from quarrycore.storeblock import store_url
 from quarrycore.urls import gather_inputs, host_of, normalize_url
 
 
@@ -103,6 +104,7 @@ async def quarry_crawl(
     exclude: list[str] | None = None,
     sitemaps: bool = False,
     options: dict[str, Any] | None = None,
+    database_block: str | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
 
@@ -113,8 +115,9 @@ async def quarry_crawl(
     in-scope links of stored pages (``same_host`` or ``allow_domains``, ``include`` /
     ``exclude`` regexes), at most ``max_pages`` URLs in the job; ``sitemaps`` adds the
     pages the sites' sitemaps list (robots.txt ``Sitemap:``, /sitemap.xml, indexes, gzip).
-    The scope is kept with
-    the job, so a resume follows it. ``options`` sets any other
+    The scope is kept with the job, so a resume follows it. ``database_block`` names a
+    prefect-sqlalchemy ``SqlAlchemyConnector`` block holding the store's URL (its password
+    a secret on the server); it wins over ``database_url``. ``options`` sets any other
     :class:`~quarrycore.settings.QuarrySettings` field.
     """
     started, start_time = time.monotonic(), datetime.now(UTC)
@@ -122,7 +125,7 @@ async def quarry_crawl(
     settings = build_settings(
         {
             **(options or {}),
-            "database_url": database_url,
+            "database_url": await store_url(database_url, database_block),
             "batch_size": batch_size,
             "concurrency": concurrency,
             "checkpoint_interval": checkpoint_interval,

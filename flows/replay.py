@@ -18,6 +18,7 @@ from flows.crawl import build_settings, quarry_crawl
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.results import CrawlResult
 from quarrycore.store import DocumentStore
+from quarrycore.storeblock import store_url
 
 
 def select_replay(
@@ -42,6 +43,7 @@ async def replay_dead_letters(
     database_url: str | None = None,
     dead_letter_url: str | None = None,
     options: dict[str, Any] | None = None,
+    database_block: str | None = None,
 ) -> list[CrawlResult]:
     """Re-run open dead letters: retryable ones (all of them with ``force``), of one job
     or all, optionally one stage / error types, those failed fewer than ``max_attempts``
@@ -49,7 +51,7 @@ async def replay_dead_letters(
     logger = get_run_logger()
     overrides = {
         **(options or {}),
-        "database_url": database_url,
+        "database_url": await store_url(database_url, database_block),
         "dead_letter_url": dead_letter_url,
     }
     settings = build_settings(overrides)
@@ -73,7 +75,9 @@ async def replay_dead_letters(
             logger.info("replaying %d dead letters of job %s", len(urls), job)
             result: CrawlResult = await quarry_crawl(
                 job_id=job,
-                database_url=settings.database_url,
+                # The block again, not its URL: a password stays out of the parameters.
+                database_url=None if database_block else settings.database_url,
+                database_block=database_block,
                 options={k: v for k, v in overrides.items() if k != "database_url" and v},
             )
             results.append(result)
