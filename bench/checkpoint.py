@@ -15,25 +15,44 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ParamSpec, TypedDict, TypeVar
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def _timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+
+class Row(TypedDict):
+    """One size's figures, in seconds unless the name says otherwise."""
+
+    size: int
+    register_s: float
+    snapshot_s: float
+    file_s: float
+    file_kb: float
+    block_s: float
+    full_block_s: float | None  # None: the full-list baseline was skipped at this size
+    load_block_s: float
+    resume_s: float
+
+
+def _timed(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> tuple[T, float]:
     started = time.perf_counter()
     value = fn(*args, **kwargs)
     return value, time.perf_counter() - started
 
 
-async def _atimed(coro):  # type: ignore[no-untyped-def]
+async def _atimed(coro: Awaitable[T]) -> tuple[T, float]:
     started = time.perf_counter()
     value = await coro
     return value, time.perf_counter() - started
 
 
-async def measure(size: int, workdir: Path, full_block_limit: int) -> dict[str, float | None]:
+async def measure(size: int, workdir: Path, full_block_limit: int) -> Row:
     from flows.checkpointing import load_block, save_block, snapshot
     from quarrycore.blocks import PipelineCheckpointBlock
     from quarrycore.checkpoint import CheckpointFile, read_checkpoint

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _serve(fanout: int, levels: int, ports: multiprocessing.Queue, log_path: str) -> None:  # type: ignore[type-arg]
+def _serve(fanout: int, levels: int, ports: multiprocessing.Queue[int], log_path: str) -> None:
     from tests.e2e.jobs import linked_site
 
     site = linked_site(fanout=fanout, levels=levels).start()
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--polite-pages", type=int, default=40)
     args = parser.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    ports: multiprocessing.Queue[int] = multiprocessing.Queue()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         log = work / "server.log"

@@ -39,11 +39,19 @@ def load() -> list[Page]:
     return pages
 
 
-def trafilatura_mode(**options: bool) -> Callable[[str], str]:
+def trafilatura_mode(
+    *, favor_precision: bool = False, favor_recall: bool = False, fast: bool = False
+) -> Callable[[str], str]:
+    """``trafilatura.extract`` with one of its modes (all off: its defaults)."""
     import trafilatura
 
     def extract(html: str) -> str:
-        return trafilatura.extract(html, **options) or ""
+        return (
+            trafilatura.extract(
+                html, favor_precision=favor_precision, favor_recall=favor_recall, fast=fast
+            )
+            or ""
+        )
 
     return extract
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark" / "html"
 
 
-def _serve(pages: int, port_queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+def _serve(pages: int, port_queue: multiprocessing.Queue[int]) -> None:
     from quarrycore.devserver import SAMPLE_SITE, Response, SiteServer
 
     files = sorted(CORPUS.glob("*.html.gz")) or sorted(Path(str(SAMPLE_SITE)).glob("*.html.gz"))
@@ -93,7 +93,7 @@ def main() -> None:
     os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
     os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "64")
 
-    ports: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    ports: multiprocessing.Queue[int] = multiprocessing.Queue()
     server = multiprocessing.Process(target=_serve, args=(args.pages, ports), daemon=True)
     server.start()
     port = ports.get(timeout=60)
@@ -104,7 +104,10 @@ def main() -> None:
             ours = _quarrycore(urls, args.concurrency, Path(tmp) / "q.db", args.batch_size)
     finally:
         server.terminate()
-    rate = lambda seconds: args.pages / seconds * 60  # noqa: E731
+
+    def rate(seconds: float) -> float:
+        return float(args.pages / seconds * 60)
+
     print(f"\n{args.pages} pages, concurrency {args.concurrency}, {os.cpu_count()} cores")
     print(f"{'run':<34}{'seconds':>10}{'pages/min':>12}")
     print(f"{'baseline (httpx + inline trafilatura)':<34}{base:>10.2f}{rate(base):>12.0f}")

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL
@@ -19,7 +20,17 @@ PAGE_TEXT = (
 )
 
 
-def numbered_site(pages: int, *, missing: int = 0, delay: float = 0.0) -> SiteServer:
+class NumberedSite(SiteServer):
+    """A :class:`SiteServer` that also lists the URLs a test should crawl, in order."""
+
+    def __init__(self, routes: Mapping[str, Response], *, missing: int, delay: float) -> None:
+        super().__init__(routes, delay=delay)
+        self.urls: list[str] = [self.url(p) for p in routes] + [
+            self.url(f"/gone/{i}") for i in range(missing)
+        ]
+
+
+def numbered_site(pages: int, *, missing: int = 0, delay: float = 0.0) -> NumberedSite:
     """``pages`` small real pages at /p/<i>.html, then ``missing`` paths that 404."""
     routes = {
         f"/p/{i}.html": Response(
@@ -29,11 +40,7 @@ def numbered_site(pages: int, *, missing: int = 0, delay: float = 0.0) -> SiteSe
         )
         for i in range(pages)
     }
-    server = SiteServer(routes, delay=delay)
-    server.urls = [server.url(p) for p in routes] + [  # type: ignore[attr-defined]
-        server.url(f"/gone/{i}") for i in range(missing)
-    ]
-    return server
+    return NumberedSite(routes, missing=missing, delay=delay)
 
 
 def quarry_env(tmp_path: Path, *, prefect_api: bool = True) -> dict[str, str]:

@@ -47,7 +47,7 @@ async def test_failed_store_task_hook_records_every_url_of_the_batch(
     monkeypatch.setattr(flows.crawl, "DocumentStore", StoreThatCannotStoreDocuments)
     site = numbered_site(12, missing=3)
     with site:
-        urls: list[str] = site.urls  # type: ignore[attr-defined]
+        urls: list[str] = site.urls
         result = await flows.crawl.quarry_crawl(
             urls=urls,
             job_id="hooked",

@@ -69,7 +69,7 @@ def test_deployment_run_completes_and_stores_every_page(
         started = time.monotonic()
         run_id, result = stack.run_deployment(
             "quarry-crawl/quarry-crawl",
-            _params(tmp_path, urls=site.urls, job_id="deployed", batch_size=20),  # type: ignore[attr-defined]
+            _params(tmp_path, urls=site.urls, job_id="deployed", batch_size=20),
             watch=True,
         )
         elapsed = time.monotonic() - started
@@ -90,7 +90,7 @@ def test_cancelled_run_resumes(stack: PrefectStack, tmp_path: Path, way_back: st
             tmp_path,
             urls=site.urls,
             job_id="cancel-me",
-            batch_size=10,  # type: ignore[attr-defined]
+            batch_size=10,
             concurrency=4,
         )
         run_id, _ = stack.run_deployment("quarry-crawl/quarry-crawl", params, watch=False)
@@ -153,7 +153,7 @@ def test_replay_deployment_resolves_a_recovered_url(stack: PrefectStack, tmp_pat
     with site:
         params = _params(
             tmp_path,
-            urls=[*site.urls, site.url("/recovering")],  # type: ignore[attr-defined]
+            urls=[*site.urls, site.url("/recovering")],
             job_id="replayed",
         )
         _, first = stack.run_deployment("quarry-crawl/quarry-crawl", params, watch=True)

@@ -66,6 +66,7 @@ def test_full_mode_takes_over_where_the_precise_pass_finds_too_little() -> None:
         precise = trafilatura.bare_extraction(
             load_html(html), fast=True, favor_precision=True, include_comments=False
         )
+        assert not isinstance(precise, dict)  # a Document (or None) without as_dict=True
         precise_text = (precise.text or "").strip() if precise else ""
         found = main_text(load_html(html), "http://b.test/a")
         if len(precise_text) >= FALLBACK_BELOW_CHARS:

@@ -55,7 +55,9 @@ async def test_every_url_ends_with_its_exact_outcome(
     dead_letters = DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}")
 
     articles = [p for p in trouble_site.routes if p.startswith("/articles/")]
-    expected = {trouble_site.url(p): ("stored", None) for p in articles}
+    expected: dict[str, tuple[str, str | None]] = {
+        trouble_site.url(p): ("stored", None) for p in articles
+    }
     expected |= {trouble_site.url(p): outcome for p, outcome in EXPECTED_OUTCOMES.items()}
     expected |= {
         "http://exa mple.com/": ("failed", "InvalidURL"),

@@ -32,7 +32,8 @@ def settings(**overrides: Any) -> QuarrySettings:
 async def fetch_all(s: QuarrySettings, urls: list[str]) -> dict[str, FetchedPage | Failure]:
     async with Fetcher(s) as fetcher:
         out = await fetcher.fetch_batch(Batch("j", 0, tuple(urls)))
-    return {o.url: o for o in [*out.pages, *out.failures]}
+    outcomes: list[FetchedPage | Failure] = [*out.pages, *out.failures]
+    return {o.url: o for o in outcomes}
 
 
 def error(outcome: FetchedPage | Failure) -> str | None:
@@ -172,7 +173,9 @@ async def test_ssrf_guard_refuses_private_addresses_and_redirects_to_them() -> N
         assert error(outcomes[internal.url("/secret")]) == "BlockedAddress"
         assert error(outcomes[hop]) == "BlockedAddress"  # the redirect target is checked too
         assert public.count("/hop") == 1 and internal.count("/secret") == 0
-        assert not outcomes[hop].retryable  # type: ignore[union-attr]
+        hop_failure = outcomes[hop]
+        assert isinstance(hop_failure, Failure)
+        assert not hop_failure.retryable
 
         allowed = await fetch_all(
             settings(respect_robots=False, host_overrides={"public.test": "127.0.0.2"}), [hop]

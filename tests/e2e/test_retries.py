@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy.exc
-from prefect import flow
+from prefect import State, flow
 
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.records import Batch, Document, ExtractOutput, Failure
+from quarrycore.records import Batch, BatchReport, Document, ExtractOutput, Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 from tasks.policy import retry_options
@@ -40,10 +40,14 @@ SETTINGS = QuarrySettings(task_retries=2, task_retry_delay=0.01, task_retry_jitt
 async def store_once(store: FlakyStore) -> str:
     task = store_batch.with_options(**retry_options(SETTINGS))
     dead_letters = DeadLetterStore(store.url.replace("s.db", "dl.db"))
-    state = await task(
-        ExtractOutput(batch=Batch("j", 0, ())), store, dead_letters, return_state=True
+    # An async task called with return_state=True gives a coroutine of its final state;
+    # Prefect's overloads type the call as the State itself.
+    pending = cast(
+        "Awaitable[State[BatchReport]]",
+        task(ExtractOutput(batch=Batch("j", 0, ())), store, dead_letters, return_state=True),
     )
-    return state.type.value
+    state = await pending
+    return str(state.type.value)
 
 
 async def test_database_lock_is_retried_until_it_succeeds(tmp_path: Path) -> None:

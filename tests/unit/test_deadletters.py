@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore, RetryPolicy
+from quarrycore.exceptions import Stage
 from quarrycore.records import Failure
 
 
@@ -17,14 +19,14 @@ def fail(
     *,
     status: int | None = 503,
     retryable: bool = True,
-    stage: str = "crawl",
+    stage: Stage = "crawl",
     attempts: int = 3,
 ) -> Failure:
     return Failure(
         url=url,
         stage=stage,
         error_type=error,
-        message=f"{error} {status}",  # type: ignore[arg-type]
+        message=f"{error} {status}",
         retryable=retryable,
         status_code=status,
         attempts=attempts,
@@ -32,7 +34,7 @@ def fail(
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def dead_letters(request: pytest.FixtureRequest, tmp_path: Path) -> DeadLetterStore:
+def dead_letters(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DeadLetterStore]:
     url = (
         f"sqlite:///{tmp_path / 'dead_letter.db'}"
         if request.param == "sqlite"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 import httpx
 import pytest
@@ -22,9 +23,11 @@ Handler = Sync | Callable[[httpx.Request], Coroutine[None, None, httpx.Response]
 
 def settings(**overrides: object) -> QuarrySettings:
     # No robots.txt (its requests would reach the handler too) and no per-host spacing.
-    base = dict(fetch_backoff_base=0.0, fetch_retries=2, max_body_bytes=10_000, max_redirects=3)
+    base: dict[str, Any] = dict(
+        fetch_backoff_base=0.0, fetch_retries=2, max_body_bytes=10_000, max_redirects=3
+    )
     base |= dict(extract_workers=0, respect_robots=False, per_host_delay=0.0)
-    return QuarrySettings(**{**base, **overrides})  # type: ignore[arg-type]
+    return QuarrySettings(**{**base, **overrides})
 
 
 def ok(body: bytes = PAGE, content_type: str = HTML["content-type"]) -> httpx.Response:

@@ -36,7 +36,7 @@ def doc(text: str, *, language: str = "en", score: float | None = 0.99) -> Docum
 
 
 def dropped(text: str, **kw: object) -> str | None:
-    thresholds = QualityThresholds(**kw)  # type: ignore[arg-type]
+    thresholds = QualityThresholds(**kw)
     failure = filter_failure(doc(text), thresholds)
     return None if failure is None else failure.error_type
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from quarrycore.store import DocumentStore
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> DocumentStore:
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentStore]:
     url = (
         f"sqlite:///{tmp_path / 's.db'}"
         if request.param == "sqlite"
