@@ -6,7 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test test-fast lint clean
+# flows/, tasks/ and blocks/ install as quarrycore.flows, quarrycore.tasks and
+# quarrycore.blocks (pyproject.toml's package-dir). mypy and import-linter read packages
+# from the file tree, not through the installed mapping: give them the tree as installed.
+TREE := build/installed-tree
+
+.PHONY: setup demo test test-fast lint installed-tree clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +30,18 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-lint: $(STAMP)
+installed-tree:
+	rm -rf $(TREE) && mkdir -p $(TREE)
+	cp -r quarrycore $(TREE)/quarrycore
+	cp -r flows $(TREE)/quarrycore/flows
+	cp -r tasks $(TREE)/quarrycore/tasks
+	cp -r blocks $(TREE)/quarrycore/blocks
+
+lint: $(STAMP) installed-tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	cd $(TREE) && PYTHONPATH=. ../../$(BIN)/lint-imports --config ../../pyproject.toml
 
 clean:
-	rm -rf $(VENV) .quarry quarry.db* dead_letter.db* checkpoints
+	rm -rf $(VENV) build .quarry quarry.db* dead_letter.db* checkpoints

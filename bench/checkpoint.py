@@ -53,11 +53,12 @@ async def _atimed(coro: Awaitable[T]) -> tuple[T, float]:
 
 
 async def measure(size: int, workdir: Path, full_block_limit: int) -> Row:
-    from flows.checkpointing import load_block, save_block, snapshot
-    from quarrycore.blocks import PipelineCheckpointBlock
-    from quarrycore.checkpoint import CheckpointFile, read_checkpoint
+    from quarrycore.blocks.checkpoint import PipelineCheckpointBlock
+    from quarrycore.flows.hooks import load_block, save_block, snapshot
+
+    from quarrycore.checkpoint.model import CheckpointFile, read_checkpoint
     from quarrycore.settings import QuarrySettings
-    from quarrycore.store import DocumentStore
+    from quarrycore.store.documents import DocumentStore
 
     job = f"bench-{size}"
     settings = QuarrySettings(

@@ -33,7 +33,7 @@ def _serve(fanout: int, levels: int, ports: multiprocessing.Queue[int], log_path
 def _crawl(
     port: int, job: str, workdir: Path, options: dict[str, object], max_pages: int | None
 ) -> tuple[float, int]:
-    from flows.crawl import quarry_crawl
+    from quarrycore.flows.crawl import quarry_crawl
 
     result = quarry_crawl(
         seeds=[f"http://127.0.0.1:{port}/"],

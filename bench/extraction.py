@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 BENCHMARK = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark"
 
-from quarrycore.evaluation import Score, score  # noqa: E402
+from tests.support.evaluation import Score, score  # noqa: E402
 
 Page = tuple[str, str, str]  # name, html, expected article body
 
@@ -60,7 +60,7 @@ def quarry_main_text(html: str) -> str:
     """The extractor alone (quarrycore/maintext.py), metadata included."""
     from trafilatura.utils import load_html
 
-    from quarrycore.maintext import main_text
+    from quarrycore.extract.maintext import main_text
 
     tree = load_html(html)
     return main_text(tree, "http://bench.test/a").text if tree is not None else ""
@@ -68,7 +68,7 @@ def quarry_main_text(html: str) -> str:
 
 def quarry_extract_step(html: str) -> str:
     """The whole extract step: + out-links, canonical URL, language, hash."""
-    from quarrycore.extract import extract_page
+    from quarrycore.extract.page import extract_page
     from quarrycore.records import Document, FetchedPage
 
     page = FetchedPage(

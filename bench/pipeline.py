@@ -26,9 +26,10 @@ CORPUS = ROOT.parent / "shared" / "corpora" / "article-extraction-benchmark" / "
 
 
 def _serve(pages: int, port_queue: multiprocessing.Queue[int]) -> None:
-    from quarrycore.devserver import SAMPLE_SITE, Response, SiteServer
+    from quarrycore.demo import SAMPLE_PAGES
+    from tests.support.siteserver import Response, SiteServer
 
-    files = sorted(CORPUS.glob("*.html.gz")) or sorted(Path(str(SAMPLE_SITE)).glob("*.html.gz"))
+    files = sorted(CORPUS.glob("*.html.gz")) or sorted(Path(str(SAMPLE_PAGES)).glob("*.html.gz"))
     bodies = [gzip.decompress(f.read_bytes()) for f in files]
     routes = {
         f"/p/{i}.html": Response(
@@ -67,7 +68,7 @@ async def _baseline(urls: list[str], concurrency: int, db: Path) -> float:
 
 
 def _quarrycore(urls: list[str], concurrency: int, db: Path, batch_size: int) -> float:
-    from flows.crawl import quarry_crawl
+    from quarrycore.flows.crawl import quarry_crawl
 
     result = quarry_crawl(
         urls=urls,

@@ -54,9 +54,9 @@ def main() -> None:
         sys.exit("set PREFECT_API_URL to the server to set up, e.g. http://127.0.0.1:4200/api")
     created = asyncio.run(ensure_work_pool(args.pool))
     print(f"work pool {args.pool}: {'created' if created else 'already there'}")
-    _prefect("block", "register", "-m", "quarrycore.blocks")
+    _prefect("block", "register", "-m", "quarrycore.blocks.checkpoint")
     if args.store_url:
-        from quarrycore.storeblock import connector_for
+        from quarrycore.blocks.store import connector_for
 
         connector_for(args.store_url).save(args.store_block, overwrite=True)
         print(f"store: block {args.store_block!r} saved (database_block={args.store_block})")

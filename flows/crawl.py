@@ -19,33 +19,33 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
-
-from flows._compat import sync_compatible_flow
-from flows._run import artifact_key, run_job
-from flows.checkpointing import (
+from quarrycore.blocks.store import store_url
+from quarrycore.flows._compat import sync_compatible_flow
+from quarrycore.flows.batchloop import artifact_key, run_job
+from quarrycore.flows.hooks import (
     JobCheckpointer,
     load_block,
     mark_saved_on_stop,
     on_cancellation,
     on_crashed,
 )
-from quarrycore.checkpoint import (
+
+from quarrycore.checkpoint.model import (
     CheckpointFile,
     PipelineCheckpoint,
     mask_database_url,
     read_checkpoint,
 )
-from quarrycore.deadletters import DeadLetterStore
+from quarrycore.deadletters.store import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError, QuarryError
-from quarrycore.intake import register_inputs
-from quarrycore.joblock import JobLock
-from quarrycore.jobs import new_job_id, validate_job_id
-from quarrycore.results import CrawlResult
-from quarrycore.scope import CrawlScope
+from quarrycore.fetch.sitemaps import sitemap_urls
+from quarrycore.jobid import new_job_id, validate_job_id
+from quarrycore.pipeline.result import CrawlResult
+from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
-from quarrycore.sitemaps import sitemap_urls
-from quarrycore.store import DocumentStore
-from quarrycore.storeblock import store_url
+from quarrycore.store.documents import DocumentStore
+from quarrycore.store.intake import register_inputs
+from quarrycore.store.lease import JobLock
 from quarrycore.urls import gather_inputs, host_of, normalize_url
 
 

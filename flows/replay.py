@@ -13,12 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
+from quarrycore.blocks.store import store_url
+from quarrycore.flows.crawl import build_settings, quarry_crawl
 
-from flows.crawl import build_settings, quarry_crawl
-from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
-from quarrycore.results import CrawlResult
-from quarrycore.store import DocumentStore
-from quarrycore.storeblock import store_url
+from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.pipeline.result import CrawlResult
+from quarrycore.store.documents import DocumentStore
 
 
 def select_replay(

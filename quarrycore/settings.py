@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from quarrycore.thresholds import QualityThresholds
+from quarrycore.extract.thresholds import QualityThresholds
 
 # 408/429 and every 5xx are worth another try; any other status is the server's answer.
 TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, *range(500, 600)})

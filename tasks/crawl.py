@@ -8,7 +8,7 @@ from prefect import task
 from prefect.context import TaskRunContext
 from prefect.serializers import CompressedSerializer, PickleSerializer
 
-from quarrycore.fetch import Fetcher
+from quarrycore.fetch.client import Fetcher
 from quarrycore.records import Batch, CrawlOutput
 
 
@@ -26,7 +26,7 @@ def crawl_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
     # Plain pickle (our records are dataclasses) and zlib level 1: see resultcodec.
     result_serializer=CompressedSerializer(
         serializer=PickleSerializer(picklelib="pickle"),
-        compressionlib="quarrycore.resultcodec",
+        compressionlib="quarrycore.tasks.resultcodec",
     ),
 )
 async def crawl_batch(batch: Batch, fetcher: Fetcher) -> CrawlOutput:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from quarrycore.extractor import ExtractorPool
+from quarrycore.extract.pool import ExtractorPool
 from quarrycore.records import CrawlOutput, ExtractOutput
 
 

@@ -11,12 +11,12 @@ from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from quarrycore.tasks.policy import exception_of
 
-from quarrycore.deadletters import DeadLetterStore
+from quarrycore.deadletters.store import DeadLetterStore
 from quarrycore.exceptions import Stage, is_transient
-from quarrycore.pipeline import batch_failures
+from quarrycore.pipeline.loop import batch_failures
 from quarrycore.records import Batch, CrawlOutput, ExtractOutput
-from tasks.policy import exception_of
 
 logger = logging.getLogger("quarrycore.deadletters")
 Hook = Callable[[Task[Any, Any], TaskRun, State[Any]], None]

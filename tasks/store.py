@@ -8,10 +8,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
 
-from quarrycore.deadletters import DeadLetterStore
-from quarrycore.neardup import NearDupConfig
+from quarrycore.deadletters.store import DeadLetterStore
+from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.records import BatchReport, ExtractOutput
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
 
 
 def commit(

@@ -41,10 +41,10 @@ def load_benchmark(limit: int | None = None) -> dict[str, tuple[bytes, str]]:
         truth = json.loads((BENCHMARK / "ground-truth.json").read_text(encoding="utf-8"))
         files = sorted((BENCHMARK / "html").glob("*.html.gz"))
     else:
-        from quarrycore.devserver import SAMPLE_SITE
+        from quarrycore.demo import SAMPLE_PAGES
 
         truth = {}
-        files = sorted(Path(str(SAMPLE_SITE)).glob("*.html.gz"))
+        files = sorted(Path(str(SAMPLE_PAGES)).glob("*.html.gz"))
     pages: dict[str, tuple[bytes, str]] = {}
     for file in files[:limit]:
         name = file.name.removesuffix(".html.gz")

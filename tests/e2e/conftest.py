@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from quarrycore.devserver import Response, SiteServer
-from tests.sites import trouble_routes
+from tests.support.sites import trouble_routes
+from tests.support.siteserver import Response, SiteServer
 
 
 @pytest.fixture(scope="session", autouse=True)

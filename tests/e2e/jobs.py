@@ -11,8 +11,8 @@ from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL
 
-from quarrycore.devserver import Response, SiteServer, html_page
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
+from tests.support.siteserver import Response, SiteServer, html_page
 
 PAGE_TEXT = (
     "<p>This is page {i} of the test site. It has enough words to be kept as a document "

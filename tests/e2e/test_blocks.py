@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from flows.checkpointing import load_block, save_block
-from quarrycore.blocks import PipelineCheckpointBlock, checkpoint_block_name
-from quarrycore.checkpoint import PipelineCheckpoint
+from quarrycore.blocks.checkpoint import PipelineCheckpointBlock, checkpoint_block_name
+from quarrycore.flows.hooks import load_block, save_block
+
+from quarrycore.checkpoint.model import PipelineCheckpoint
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import JobCounts
+from quarrycore.store.documents import JobCounts
 
 
 def _checkpoint(job_id: str, pending: int) -> PipelineCheckpoint:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 from prefect.settings import PREFECT_API_URL
 
-from quarrycore.devserver import SiteServer, sample_site_routes
+from tests.support.siteserver import SiteServer, sample_site_routes
 
 
 def _env() -> dict[str, str]:

@@ -8,8 +8,9 @@ from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flows.crawl import quarry_crawl
-from quarrycore.store import DocumentStore
+from quarrycore.flows.crawl import quarry_crawl
+
+from quarrycore.store.documents import DocumentStore
 from tests.e2e.jobs import (
     depth_of,
     linked_site,
@@ -119,7 +120,7 @@ def test_crawl_mode_resumes_after_kill_9_without_fetching_a_page_twice(tmp_path:
 async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(tmp_path: Path) -> None:
     import gzip
 
-    from quarrycore.devserver import Response, html_page
+    from tests.support.siteserver import Response, html_page
 
     site = linked_site(fanout=2, levels=1)
     orphans = [f"/orphan/{i}" for i in range(6)]

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import quarrycore.flows.crawl
+from quarrycore.flows.replay import replay_dead_letters
 
-import flows.crawl
-from flows.replay import replay_dead_letters
-from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
-from quarrycore.devserver import Response, SiteServer
+from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
 from quarrycore.records import Document, Failure
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
 from tests.e2e.jobs import numbered_site
+from tests.support.siteserver import Response, SiteServer
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 
@@ -44,11 +44,11 @@ class StoreThatCannotStoreDocuments(DocumentStore):
 async def test_failed_store_task_hook_records_every_url_of_the_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(flows.crawl, "DocumentStore", StoreThatCannotStoreDocuments)
+    monkeypatch.setattr(quarrycore.flows.crawl, "DocumentStore", StoreThatCannotStoreDocuments)
     site = numbered_site(12, missing=3)
     with site:
         urls: list[str] = site.urls
-        result = await flows.crawl.quarry_crawl(
+        result = await quarrycore.flows.crawl.quarry_crawl(
             urls=urls,
             job_id="hooked",
             batch_size=5,
@@ -94,7 +94,7 @@ async def test_replay_stores_what_recovered_and_leaves_permanent_failures(tmp_pa
     dl_url = f"sqlite:///{tmp_path / 'dead_letter.db'}"
     with site:
         urls = [site.url("/recovering"), site.url("/missing")]
-        first = await flows.crawl.quarry_crawl(
+        first = await quarrycore.flows.crawl.quarry_crawl(
             urls=urls, job_id="replay", database_url=db, options=_options(tmp_path)
         )
         assert first.failed_count == 2

@@ -7,10 +7,11 @@ import os
 import signal
 from pathlib import Path
 
-from flows.crawl import quarry_crawl
-from quarrycore.devserver import Response, SiteServer
-from quarrycore.store import DocumentStore
+from quarrycore.flows.crawl import quarry_crawl
+
+from quarrycore.store.documents import DocumentStore
 from tests.e2e.jobs import quarry_env, run_quarry, start_quarry, wait_for_processed
+from tests.support.siteserver import Response, SiteServer
 
 ARTICLE = "".join(
     f"<p>Paragraph {i}: the committee met on Tuesday and agreed the budget for item {i}, "

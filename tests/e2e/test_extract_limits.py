@@ -10,15 +10,15 @@ import time
 from pathlib import Path
 
 import pytest
+from quarrycore.flows.crawl import quarry_crawl
 
-from flows.crawl import quarry_crawl
-from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
-from quarrycore.devserver import Response, SiteServer
-from quarrycore.extract import extract_page
-from quarrycore.extractor import ExtractorPool
+from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.extract.page import extract_page
+from quarrycore.extract.pool import ExtractorPool
 from quarrycore.records import Batch, CrawlOutput, Document
-from quarrycore.store import DocumentStore
-from tests.sites import HTML, slow_to_extract_page
+from quarrycore.store.documents import DocumentStore
+from tests.support.sites import HTML, slow_to_extract_page
+from tests.support.siteserver import Response, SiteServer
 from tests.unit.test_extract import fetched
 
 LIMIT = 3.0  # seconds; a normal page takes ~15 ms, the slowest benchmark page ~1.7 s

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 import trafilatura
 
-from quarrycore.evaluation import page_precision_recall, score
-from quarrycore.extract import extract_page
+from quarrycore.extract.page import extract_page
 from quarrycore.records import Document, FetchedPage
 from tests.conftest import BENCHMARK
+from tests.support.evaluation import page_precision_recall, score
 
 
 def _pages() -> list[tuple[str, str]]:
@@ -59,7 +59,7 @@ def test_our_extraction_f1_is_at_least_trafilaturas_plain_and_best_modes() -> No
 def test_full_mode_takes_over_where_the_precise_pass_finds_too_little() -> None:
     from trafilatura.utils import load_html
 
-    from quarrycore.maintext import FALLBACK_BELOW_CHARS, main_text, without_headline
+    from quarrycore.extract.maintext import FALLBACK_BELOW_CHARS, main_text, without_headline
 
     rescued = 0
     for html, _ in _pages():

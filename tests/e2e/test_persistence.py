@@ -8,11 +8,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import quarrycore.flows.crawl
 
-import flows.crawl
-from quarrycore.devserver import SiteServer
 from quarrycore.records import Document, Failure
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
+from tests.support.siteserver import SiteServer
 
 
 class BrokenDiskStore(DocumentStore):
@@ -31,7 +31,7 @@ class BrokenDiskStore(DocumentStore):
 async def test_rerun_after_a_failed_commit_takes_the_fetched_batch_from_the_cache(
     trouble_site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(flows.crawl, "DocumentStore", BrokenDiskStore)
+    monkeypatch.setattr(quarrycore.flows.crawl, "DocumentStore", BrokenDiskStore)
     urls = [trouble_site.url(p) for p in trouble_site.routes if p.startswith("/articles/")]
     params = {
         "urls": urls,
@@ -43,13 +43,13 @@ async def test_rerun_after_a_failed_commit_takes_the_fetched_batch_from_the_cach
 
     BrokenDiskStore.broken = True
     with pytest.raises(RuntimeError, match="disk full"):
-        await flows.crawl.quarry_crawl(**params)
+        await quarrycore.flows.crawl.quarry_crawl(**params)
     first_batch = urls[:5]
     assert all(trouble_site.count(urlsplit(u).path) == 1 for u in first_batch)
     assert list((tmp_path / "data" / "results").iterdir()), "crawl results were not persisted"
 
     BrokenDiskStore.broken = False
-    result = await flows.crawl.quarry_crawl(**params)
+    result = await quarrycore.flows.crawl.quarry_crawl(**params)
     assert result.stored_count == len(urls) and result.state == "completed"
     # The first batch came from Prefect's persisted result, not from the server.
     assert all(trouble_site.count(urlsplit(u).path) == 1 for u in first_batch)

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from quarrycore.flows.crawl import quarry_crawl
 
-from flows.crawl import quarry_crawl
-from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
-from quarrycore.devserver import SiteServer
-from quarrycore.results import CrawlResult
-from quarrycore.store import DocumentStore
-from tests.sites import BODY_LIMIT, EXPECTED_OUTCOMES, LATIN1_TEXT
+from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.pipeline.result import CrawlResult
+from quarrycore.store.documents import DocumentStore
+from tests.support.sites import BODY_LIMIT, EXPECTED_OUTCOMES, LATIN1_TEXT
+from tests.support.siteserver import SiteServer
 
 FAST_OPTIONS: dict[str, Any] = {
     "read_timeout": 1.0,
@@ -146,7 +146,7 @@ async def test_unknown_job_without_urls_is_a_clear_error(tmp_path: Path) -> None
 async def test_quality_filters_drop_with_reasons_end_to_end(
     article_routes: dict[str, Any], tmp_path: Path
 ) -> None:
-    from quarrycore.devserver import Response, html_page
+    from tests.support.siteserver import Response, html_page
 
     good_path, good = next(iter(article_routes.items()))
     lorem = html_page(

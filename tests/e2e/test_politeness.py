@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from quarrycore.devserver import Response, SiteServer, html_page
-from quarrycore.fetch import Fetcher
+from quarrycore.fetch.client import Fetcher
 from quarrycore.records import Batch, Failure, FetchedPage
 from quarrycore.settings import QuarrySettings
+from tests.support.siteserver import Response, SiteServer, html_page
 
 PAGE = Response(200, html_page("Page", "<p>" + "Words of a page. " * 10 + "</p>"))
 

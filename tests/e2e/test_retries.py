@@ -8,13 +8,13 @@ from typing import Any, cast
 
 import sqlalchemy.exc
 from prefect import State, flow
+from quarrycore.tasks.policy import retry_options
+from quarrycore.tasks.store import store_batch
 
-from quarrycore.deadletters import DeadLetterStore
+from quarrycore.deadletters.store import DeadLetterStore
 from quarrycore.records import Batch, BatchReport, Document, ExtractOutput, Failure
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import DocumentStore
-from tasks.policy import retry_options
-from tasks.store import store_batch
+from quarrycore.store.documents import DocumentStore
 
 
 class FlakyStore(DocumentStore):

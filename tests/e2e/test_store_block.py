@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from prefect.client.orchestration import get_client
+from quarrycore.blocks.store import connector_for, url_from_block
+from quarrycore.flows.crawl import quarry_crawl
 
-from flows.crawl import quarry_crawl
-from quarrycore.devserver import Response, SiteServer
 from quarrycore.exceptions import ConfigError
-from quarrycore.store import DocumentStore
-from quarrycore.storeblock import connector_for, url_from_block
-from tests.sites import HTML
+from quarrycore.store.documents import DocumentStore
+from tests.support.sites import HTML
+from tests.support.siteserver import Response, SiteServer
 
 
 async def test_the_password_is_a_secret_on_the_server_and_the_url_comes_back() -> None:

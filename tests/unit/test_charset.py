@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from quarrycore.charset import decode_html
+from quarrycore.fetch.charset import decode_html
 
 DISH = "crème brûlée"
 RUSSIAN = (

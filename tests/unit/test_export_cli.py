@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from quarrycore.cli import app
-from quarrycore.export import export_documents
+from quarrycore.cli.app import app
 from quarrycore.records import Document
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
+from quarrycore.store.export import export_documents
 
 runner = CliRunner()
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from quarrycore.extract import content_hash, extract_page, normalize_text, out_links
-from quarrycore.extractor import ExtractorPool
+from quarrycore.extract.page import content_hash, extract_page, normalize_text, out_links
+from quarrycore.extract.pool import ExtractorPool
 from quarrycore.records import Batch, CrawlOutput, Document, Failure, FetchedPage
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from quarrycore.exceptions import NotHTML
-from quarrycore.fetch import Fetcher, classify_content_type, looks_like_html, retry_delay
+from quarrycore.fetch.client import Fetcher, classify_content_type, looks_like_html, retry_delay
 from quarrycore.records import Batch, Failure, FetchedPage
 from quarrycore.settings import QuarrySettings
 
@@ -263,6 +263,6 @@ def test_retry_delay_draws_from_zero_to_the_bound(monkeypatch: pytest.MonkeyPatc
         drawn.append((low, high))
         return high
 
-    monkeypatch.setattr("quarrycore.fetch.random.uniform", highest)
+    monkeypatch.setattr("quarrycore.fetch.client.random.uniform", highest)
     assert [retry_delay(n, base=0.5, cap=3.0) for n in (1, 2, 3, 4, 5)] == [0.5, 1, 2, 3, 3]
     assert drawn == [(0, 0.5), (0, 1.0), (0, 2.0), (0, 3.0), (0, 3.0)]

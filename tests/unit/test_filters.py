@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from quarrycore.extract import count_words
-from quarrycore.filters import filter_failure
+from quarrycore.extract.filters import filter_failure
+from quarrycore.extract.page import count_words
+from quarrycore.extract.thresholds import QualityThresholds
 from quarrycore.records import Document
-from quarrycore.thresholds import QualityThresholds
 
 GOOD = (
     "The river town held its annual market on Saturday. Farmers brought apples, "

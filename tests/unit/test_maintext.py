@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from trafilatura.utils import load_html
 
-from quarrycore.maintext import main_text, to_markdown, without_headline
+from quarrycore.extract.maintext import main_text, to_markdown, without_headline
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from quarrycore.pipeline import Stages, run_batches
+from quarrycore.pipeline.loop import Stages, run_batches
 from quarrycore.records import (
     Batch,
     BatchReport,

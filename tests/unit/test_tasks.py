@@ -10,16 +10,16 @@ import httpx
 import pytest
 import sqlalchemy.exc
 from prefect.states import Completed, Failed
+from quarrycore.tasks.crawl import crawl_batch, crawl_cache_key
+from quarrycore.tasks.policy import retry_on_transient, retry_options
+from quarrycore.tasks.store import store_batch
 
-from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import HTTPStatus, NotHTML
-from quarrycore.fetch import Fetcher
+from quarrycore.fetch.client import Fetcher
 from quarrycore.records import Batch, Document, ExtractOutput, Failure
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import DocumentStore
-from tasks.crawl import crawl_batch, crawl_cache_key
-from tasks.policy import retry_on_transient, retry_options
-from tasks.store import store_batch
+from quarrycore.store.documents import DocumentStore
 
 
 async def test_store_task_body_commits_documents_and_failures(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from quarrycore.exceptions import InvalidURL
 from quarrycore.records import Failure
 from quarrycore.settings import TRACKING_PARAMS
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
 from quarrycore.urls import normalize_url
 
 

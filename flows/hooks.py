@@ -16,11 +16,11 @@ from typing import Any
 
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.objects import State as PrefectState
+from quarrycore.blocks.checkpoint import PipelineCheckpointBlock, checkpoint_block_name
 
-from quarrycore.blocks import PipelineCheckpointBlock, checkpoint_block_name
-from quarrycore.checkpoint import CheckpointFile, CheckpointStage, PipelineCheckpoint
+from quarrycore.checkpoint.model import CheckpointFile, CheckpointStage, PipelineCheckpoint
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import DocumentStore
+from quarrycore.store.documents import DocumentStore
 
 logger = logging.getLogger("quarrycore.checkpoint")
 _COST_FACTOR = 10.0
@@ -196,8 +196,8 @@ def mark_saved_on_stop(flow_run_id: str | None) -> None:
 async def _save_from_hook(flow_run: FlowRun, stage: CheckpointStage) -> None:
     if str(flow_run.id) in _graceful_stop_saved:
         return  # the flow saved an "interrupted" checkpoint itself after its last commit
-    from flows.crawl import build_settings  # local: the hook runs in the flow's module
-    from quarrycore.storeblock import store_url
+    from quarrycore.blocks.store import store_url
+    from quarrycore.flows.crawl import build_settings  # local: the hook runs in the flow's module
 
     params = flow_run.parameters or {}
     job_id = params.get("job_id") or flow_run.name

@@ -18,8 +18,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from quarrycore.exceptions import CorruptCheckpoint, IncompatibleCheckpoint
-from quarrycore.jobs import validate_job_id
-from quarrycore.store import JobCounts
+from quarrycore.jobid import validate_job_id
+from quarrycore.store.documents import JobCounts
 
 SCHEMA_VERSION = 1
 

@@ -1,4 +1,4 @@
-"""A small real HTTP server on 127.0.0.1 for the demo, tests and benchmarks.
+"""A small real HTTP server on 127.0.0.1 for the tests and benchmarks.
 
 It serves a route table, can misbehave on purpose (errors, delays, resets), and logs
 every request so tests can count what was fetched.
@@ -6,7 +6,6 @@ every request so tests can count what was fetched.
 
 from __future__ import annotations
 
-import gzip
 import socket
 import struct
 import sys
@@ -16,8 +15,8 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
-from pathlib import Path
+
+from quarrycore.demo.site import index_page, sample_pages
 
 
 @dataclass(slots=True)
@@ -97,11 +96,6 @@ class SiteServer:
         with self._lock:
             return Counter(self._counts)
 
-    def reset_log(self) -> None:
-        with self._lock:
-            self._counts.clear()
-            self.log.clear()
-
     def _record(self, path: str) -> int:
         with self._lock:
             self._counts[path] += 1
@@ -163,30 +157,12 @@ def html_page(title: str, body: str, *, charset: str = "utf-8") -> bytes:
     return markup.encode(charset)
 
 
-SAMPLE_SITE = resources.files("quarrycore") / "sample_site" / "pages"
-
-
-def sample_pages() -> dict[str, bytes]:
-    """The shipped sample articles (MIT, ScrapingHub's article-extraction benchmark)."""
-    pages: dict[str, bytes] = {}
-    for entry in sorted(SAMPLE_SITE.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".html.gz"):
-            name = entry.name.removesuffix(".html.gz")[:16]
-            pages[f"/articles/{name}.html"] = gzip.decompress(entry.read_bytes())
-    return pages
-
-
 def sample_site_routes() -> dict[str, Route]:
+    """The shipped sample site (``quarry demo``'s) as a route table of this server."""
     pages = sample_pages()
-    links = "".join(f'<li><a href="{path}">{path}</a></li>' for path in pages)
     routes: dict[str, Route] = {
         path: Response(200, body, {"Content-Type": "text/html; charset=utf-8"})
         for path, body in pages.items()
     }
-    routes["/"] = Response(200, html_page("QuarryCore sample site", f"<ul>{links}</ul>"))
+    routes["/"] = Response(200, index_page(list(pages)))
     return routes
-
-
-def write_urls_file(server: SiteServer, paths: list[str], target: Path) -> Path:
-    target.write_text("".join(f"{server.url(p)}\n" for p in paths), encoding="utf-8")
-    return target

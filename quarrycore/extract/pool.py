@@ -20,7 +20,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 
 from quarrycore.exceptions import ExtractFailed, ExtractTimeout
-from quarrycore.extract import ExtractOptions, extract_one, extract_pages
+from quarrycore.extract.page import ExtractOptions, extract_one, extract_pages
 from quarrycore.procutil import die_with_parent
 from quarrycore.records import CrawlOutput, Document, ExtractOutput, Failure, FetchedPage
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from quarrycore.checkpoint import SCHEMA_VERSION, CheckpointStage, PipelineCheckpoint
+from quarrycore.checkpoint.model import SCHEMA_VERSION, CheckpointStage, PipelineCheckpoint
 
 
 def checkpoint_block_name(job_id: str) -> str:
@@ -32,7 +32,7 @@ class PipelineCheckpointBlock(Block):
 
     Example:
         ```python
-        from quarrycore.blocks import PipelineCheckpointBlock, checkpoint_block_name
+        from quarrycore.blocks.checkpoint import PipelineCheckpointBlock, checkpoint_block_name
 
         block = PipelineCheckpointBlock.load(checkpoint_block_name("my-job"))
         print(block.stage, block.processed_count, block.pending_count)

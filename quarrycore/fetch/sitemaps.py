@@ -12,8 +12,8 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from quarrycore.exceptions import URLFailure
-from quarrycore.fetch import Fetcher
-from quarrycore.scope import CrawlScope
+from quarrycore.fetch.client import Fetcher
+from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
 from quarrycore.urls import normalize_url
 

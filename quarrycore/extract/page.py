@@ -18,10 +18,10 @@ from lxml.html import HtmlElement
 from trafilatura.utils import load_html
 
 from quarrycore.exceptions import ExtractFailed, NoContent, NoIndex, URLFailure
-from quarrycore.maintext import main_text, to_markdown
+from quarrycore.extract.maintext import main_text, to_markdown
+from quarrycore.extract.thresholds import QualityThresholds
 from quarrycore.records import Document, Failure, FetchedPage
 from quarrycore.settings import TRACKING_PARAMS
-from quarrycore.thresholds import QualityThresholds
 from quarrycore.urls import normalize_url
 
 _WORD = re.compile(r"\w+")
@@ -193,7 +193,7 @@ def _extract(
 def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failure:
     """Extract a page, run the quality filters and sign it for near-dedup: the whole
     extract step for one page (what an extraction process does)."""
-    from quarrycore.filters import filter_failure
+    from quarrycore.extract.filters import filter_failure
 
     outcome = extract_page(
         page, min_words=options.min_words, drop=options.drop, markdown=options.markdown
@@ -202,7 +202,7 @@ def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failur
     if isinstance(outcome, Document) and quality is not None:
         outcome = filter_failure(outcome, quality) or outcome
         if isinstance(outcome, Document) and quality.near_dedup:
-            from quarrycore.neardup import NearDupConfig, signature
+            from quarrycore.extract.neardup import NearDupConfig, signature
 
             config = NearDupConfig(threshold=quality.near_dup_threshold)
             outcome = replace(outcome, minhash=signature(outcome.text, config))

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quarrycore.deadletters import COLUMNS, DeadLetterFilter, DeadLetterStore
+from quarrycore.deadletters.store import COLUMNS, DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import QuarryError
 from quarrycore.settings import QuarrySettings
 
@@ -173,8 +173,8 @@ def retry(
     dead_letter_db: DlOption = None,
 ) -> None:
     """Replay dead letters through the pipeline (the replay-dead-letters flow)."""
-    from flows.replay import replay_dead_letters
-    from quarrycore.localserver import ensure_detached_server
+    from quarrycore.flows.localserver import ensure_detached_server
+    from quarrycore.flows.replay import replay_dead_letters
 
     ensure_detached_server()
     try:

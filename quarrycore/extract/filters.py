@@ -14,8 +14,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from quarrycore.extract.thresholds import QualityThresholds
 from quarrycore.records import Document, Failure
-from quarrycore.thresholds import QualityThresholds
 
 _WORD = re.compile(r"\w+")
 

@@ -8,24 +8,24 @@ from collections.abc import AsyncIterator
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
+from quarrycore.flows.hooks import JobCheckpointer, StopSignals
+from quarrycore.tasks.crawl import crawl_batch, crawl_cache_key
+from quarrycore.tasks.extract import extract_batch
+from quarrycore.tasks.hooks import record_failed_batch
+from quarrycore.tasks.policy import retry_options
+from quarrycore.tasks.store import store_batch
 
-from flows.checkpointing import JobCheckpointer, StopSignals
-from quarrycore.deadletters import DeadLetterStore
-from quarrycore.extract import ExtractOptions
-from quarrycore.extractor import ExtractorPool
-from quarrycore.fetch import Fetcher
-from quarrycore.joblock import JobLock
-from quarrycore.neardup import NearDupConfig
-from quarrycore.pipeline import Stages, run_batches
+from quarrycore.deadletters.store import DeadLetterStore
+from quarrycore.extract.neardup import NearDupConfig
+from quarrycore.extract.page import ExtractOptions
+from quarrycore.extract.pool import ExtractorPool
+from quarrycore.fetch.client import Fetcher
+from quarrycore.pipeline.loop import Stages, run_batches
+from quarrycore.pipeline.scope import CrawlScope, discover_links
 from quarrycore.records import Batch, BatchReport, CrawlOutput, ExtractOutput
-from quarrycore.scope import CrawlScope, discover_links
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import DocumentStore
-from tasks.crawl import crawl_batch, crawl_cache_key
-from tasks.extract import extract_batch
-from tasks.hooks import record_failed_batch
-from tasks.policy import retry_options
-from tasks.store import store_batch
+from quarrycore.store.documents import DocumentStore
+from quarrycore.store.lease import JobLock
 
 
 def artifact_key(prefix: str, job_id: str) -> str:

@@ -13,10 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import make_engine
 from quarrycore.records import Failure
-from quarrycore.schema import url_key
 from quarrycore.settings import QuarrySettings
+from quarrycore.store.engine import make_engine
+from quarrycore.store.schema import url_key
 
 dl_metadata = sa.MetaData()
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import make_engine, upsert
-from quarrycore.dedup import split_duplicates
-from quarrycore.neardup import NearDupConfig
+from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.records import Document, Failure
-from quarrycore.schema import (
+from quarrycore.store.dedup import split_duplicates
+from quarrycore.store.engine import make_engine, upsert
+from quarrycore.store.schema import (
     DOCUMENT_FIELDS,
     FAILED,
     PENDING,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from quarrycore.devserver import Response, Route, html_page
+from tests.support.siteserver import Response, Route, html_page
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 BODY_LIMIT = 2_000_000  # the tests' max_body_bytes; the largest benchmark page is ~1.2 MB

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from quarrycore.exceptions import JobLocked
-from quarrycore.schema import jobs
+from quarrycore.store.schema import jobs
 
 
 def new_owner() -> str:

@@ -12,9 +12,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.neardup import NearDupConfig, band_keys, similarity
+from quarrycore.extract.neardup import NearDupConfig, band_keys, similarity
 from quarrycore.records import Document
-from quarrycore.schema import documents, minhash_bands, url_key
+from quarrycore.store.schema import documents, minhash_bands, url_key
 
 Duplicate = tuple[Document, str, str]  # (document, URL it duplicates, error type)
 
@@ -107,7 +107,7 @@ def _split_near(
                 {"job_id": job_id, "band": band, "key": key, "url_key": url_key(doc.url)}
             )
     if band_rows:
-        from quarrycore.db import upsert
+        from quarrycore.store.engine import upsert
 
         upsert(conn, minhash_bands, band_rows, keys=["job_id", "band", "key", "url_key"])
     return final, duplicates

@@ -12,7 +12,6 @@ from urllib.parse import urljoin
 
 import httpx
 
-from quarrycore.charset import decode_html
 from quarrycore.exceptions import (
     FetchConnectionError,
     FetchTimeout,
@@ -23,8 +22,9 @@ from quarrycore.exceptions import (
     TooManyRedirects,
     URLFailure,
 )
-from quarrycore.netguard import AddressPolicy, GuardedBackend, GuardedTransport
-from quarrycore.politeness import ROBOTS_MAX_BYTES, HostGate, RobotsCache, parse_retry_after
+from quarrycore.fetch.charset import decode_html
+from quarrycore.fetch.netguard import AddressPolicy, GuardedBackend, GuardedTransport
+from quarrycore.fetch.politeness import ROBOTS_MAX_BYTES, HostGate, RobotsCache, parse_retry_after
 from quarrycore.records import Batch, CrawlOutput, Failure, FetchedPage
 from quarrycore.settings import HTML_CONTENT_TYPES, QuarrySettings
 from quarrycore.urls import host_of, normalize_url

@@ -15,11 +15,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quarrycore.cli_deadletters import app as dead_letters_app
-from quarrycore.db import make_engine
+from quarrycore.cli.deadletters import app as dead_letters_app
 from quarrycore.exceptions import ConfigError, NoURLsError, QuarryError
-from quarrycore.jobs import new_job_id, validate_job_id
+from quarrycore.jobid import new_job_id, validate_job_id
 from quarrycore.settings import QuarrySettings
+from quarrycore.store.engine import make_engine
 from quarrycore.urls import gather_inputs
 
 app = typer.Typer(
@@ -111,8 +111,8 @@ def crawl(
         raise _fail(str(exc)) from exc
 
     # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
-    from flows.crawl import quarry_crawl
-    from quarrycore.localserver import ensure_detached_server
+    from quarrycore.flows.crawl import quarry_crawl
+    from quarrycore.flows.localserver import ensure_detached_server
 
     console.print(f"job [bold]{job}[/bold] → {settings.database_url}")
     parameters: dict[str, Any] = {
@@ -145,7 +145,7 @@ def crawl(
         if resume:
             _check_resumable(settings, job)
         if progress and sys.stderr.isatty():
-            from quarrycore.progress import StoreProgress
+            from quarrycore.cli.progress import StoreProgress
 
             with StoreProgress(settings.database_url, job):
                 result = asyncio.run(_run_flow(quarry_crawl, parameters))
@@ -162,8 +162,8 @@ def crawl(
 
 def _check_resumable(settings: QuarrySettings, job: str) -> None:
     """Fail fast, before the flow starts, on a damaged checkpoint or an unknown job."""
-    from flows.crawl import find_checkpoint
-    from quarrycore.store import DocumentStore
+    from quarrycore.flows.crawl import find_checkpoint
+    from quarrycore.store.documents import DocumentStore
 
     checkpoint = asyncio.run(find_checkpoint(settings, job, None))
     if checkpoint is None:
@@ -189,7 +189,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Counts of a job (or of every job) as the store has them."""
-    from quarrycore.store import DocumentStore
+    from quarrycore.store.documents import DocumentStore
 
     settings = _settings(database_url=db)
     try:
@@ -227,8 +227,8 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Write stored documents as JSONL or Parquet (text, id, url, date, language, ...)."""
-    from quarrycore.export import export_documents
-    from quarrycore.store import DocumentStore
+    from quarrycore.store.documents import DocumentStore
+    from quarrycore.store.export import export_documents
 
     if fmt not in ("jsonl", "parquet"):
         raise _fail(f"unknown format {fmt!r}: use jsonl or parquet")
@@ -250,14 +250,14 @@ def demo(
     port: Annotated[int, typer.Option(help="Port of the sample site (0: any free one).")] = 0,
 ) -> None:
     """Serve the shipped sample site on 127.0.0.1 and crawl every page of it."""
-    from quarrycore.devserver import SiteServer, sample_site_routes
+    from quarrycore.demo import SampleSite
 
     # Our own server on 127.0.0.1: allow the loopback address, and no politeness delay.
     os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
     os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "16")
-    with SiteServer(sample_site_routes(), port=port) as server:
-        urls = [server.url(path) for path in server.routes if path.startswith("/articles/")]
-        console.print(f"sample site: {server.url('/')} ({len(urls)} articles)")
+    with SampleSite(port=port) as site:
+        urls = site.article_urls()
+        console.print(f"sample site: {site.url('/')} ({len(urls)} articles)")
         crawl(urls=urls, job_id=job_id or new_job_id(), db=db, allow_private_networks=True)
 
 
@@ -266,13 +266,12 @@ def serve_sample(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] =
     """Serve the sample site until interrupted, to try `quarry crawl` on real URLs."""
     import threading
 
-    from quarrycore.devserver import SiteServer, sample_site_routes
+    from quarrycore.demo import SampleSite
 
-    with SiteServer(sample_site_routes(), port=port) as server:
-        console.print(f"serving {server.url('/')} — Ctrl-C to stop")
-        for path in server.routes:
-            if path.startswith("/articles/"):
-                typer.echo(server.url(path))
+    with SampleSite(port=port) as site:
+        console.print(f"serving {site.url('/')} — Ctrl-C to stop")
+        for url in site.article_urls():
+            typer.echo(url)
         with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
 

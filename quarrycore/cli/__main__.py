@@ -1,0 +1,3 @@
+from quarrycore.cli.app import app
+
+app()
