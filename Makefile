@@ -41,7 +41,7 @@ lint: $(STAMP) installed-tree
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	cd $(TREE) && PYTHONPATH=. ../../$(BIN)/lint-imports --config ../../pyproject.toml
+	cd $(TREE) && PYTHONPATH=. ../../$(BIN)/lint-imports ../../pyproject.toml
 
 clean:
 	rm -rf $(VENV) build .quarry quarry.db* dead_letter.db* checkpoints

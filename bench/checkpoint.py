@@ -53,12 +53,11 @@ async def _atimed(coro: Awaitable[T]) -> tuple[T, float]:
 
 
 async def measure(size: int, workdir: Path, full_block_limit: int) -> Row:
-    from quarrycore.blocks.checkpoint import PipelineCheckpointBlock
-    from quarrycore.flows.hooks import load_block, save_block, snapshot
+    from quarrycore.blocks.checkpoint import BlockMirror, PipelineCheckpointBlock
 
-    from quarrycore.checkpoint.model import CheckpointFile, read_checkpoint
+    from quarrycore.checkpoint import CheckpointFile, read_checkpoint, snapshot
     from quarrycore.settings import QuarrySettings
-    from quarrycore.store.documents import DocumentStore
+    from quarrycore.store import DocumentStore
 
     job = f"bench-{size}"
     settings = QuarrySettings(
@@ -78,7 +77,8 @@ async def measure(size: int, workdir: Path, full_block_limit: int) -> Row:
     )
     files = CheckpointFile(settings.checkpoint_dir)
     path, file_s = _timed(files.write, checkpoint)
-    _, block_s = await _atimed(save_block(checkpoint, settings))
+    mirror = BlockMirror(inline_limit=settings.checkpoint_block_inline_urls)
+    _, block_s = await _atimed(mirror.save(checkpoint))
 
     full_block_s: float | None = None
     if size <= full_block_limit:  # the seed's design: every remaining URL in the Block
@@ -90,7 +90,7 @@ async def measure(size: int, workdir: Path, full_block_limit: int) -> Row:
 
     # Resume: read the file (else the Block), count, and get the first batch.
     _, read_s = _timed(read_checkpoint, path)
-    _, load_block_s = await _atimed(load_block(job))
+    _, load_block_s = await _atimed(mirror.load(job))
     started = time.perf_counter()
     store.counts(job)
     next(store.iter_pending(job, settings.batch_size))

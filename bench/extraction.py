@@ -70,6 +70,7 @@ def quarry_extract_step(html: str) -> str:
     """The whole extract step: + out-links, canonical URL, language, hash."""
     from quarrycore.extract.page import extract_page
     from quarrycore.records import Document, FetchedPage
+    from quarrycore.settings import TRACKING_PARAMS
 
     page = FetchedPage(
         url="http://bench.test/a",
@@ -80,7 +81,7 @@ def quarry_extract_step(html: str) -> str:
         encoding="utf-8",
         fetched_at=datetime.now(UTC),
     )
-    result = extract_page(page, robots_meta=False)  # the extractor, not the crawl policy
+    result = extract_page(page, drop=TRACKING_PARAMS, robots_meta=False)  # not the crawl policy
     return result.text if isinstance(result, Document) else ""
 
 

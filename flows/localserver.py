@@ -13,9 +13,13 @@ import subprocess
 from typing import Any
 
 from prefect.server.api import server as prefect_server
-from prefect.settings import PREFECT_API_URL
+from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
 
 from quarrycore.procutil import die_with_parent
+
+# Prefect gives its temporary server 20 s to answer; its first start on a fresh
+# PREFECT_HOME (database migrations) took 17-23 s here, and longer on a busy machine.
+STARTUP_TIMEOUT = 120
 
 
 class _OwnSessionPopen(subprocess.Popen):  # type: ignore[type-arg]
@@ -44,4 +48,5 @@ def ensure_detached_server() -> None:
     if PREFECT_API_URL.value():
         return
     prefect_server.SubprocessASGIServer._instances.pop(None, None)
-    DetachedServer().start()
+    timeout = max(STARTUP_TIMEOUT, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    DetachedServer().start(timeout=timeout)

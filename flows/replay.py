@@ -8,28 +8,26 @@ its row (count, attempts, next retry time).
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from prefect import flow, get_run_logger
-from quarrycore.blocks.store import store_url
-from quarrycore.flows.crawl import build_settings, quarry_crawl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from quarrycore.flows.crawl import quarry_crawl
+from quarrycore.flows.parameters import settings_for_run
 
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.deadletters import DeadLetterFilter
+from quarrycore.pipeline.replay import requeue_dead_letters
 from quarrycore.pipeline.result import CrawlResult
-from quarrycore.store.documents import DocumentStore
+from quarrycore.settings import QuarrySettings
 
 
-def select_replay(
-    dead_letters: DeadLetterStore, selection: DeadLetterFilter
+@task(name="requeue-dead-letters", cache_policy=NO_CACHE, persist_result=False)
+async def requeue_task(
+    settings: QuarrySettings, selection: DeadLetterFilter
 ) -> dict[str, list[str]]:
-    """URLs to replay, by job."""
-    by_job: dict[str, list[str]] = defaultdict(list)
-    for row in dead_letters.rows(selection):
-        if row["url"] not in by_job[row["job_id"]]:
-            by_job[row["job_id"]].append(row["url"])
-    return dict(by_job)
+    """Make the selected URLs pending again in their jobs."""
+    return await asyncio.to_thread(requeue_dead_letters, settings, selection)
 
 
 @flow(name="replay-dead-letters", log_prints=False)
@@ -49,12 +47,9 @@ async def replay_dead_letters(
     or all, optionally one stage / error types, those failed fewer than ``max_attempts``
     times, and (``only_due``) only those whose next retry time has come."""
     logger = get_run_logger()
-    overrides = {
-        **(options or {}),
-        "database_url": await store_url(database_url, database_block),
-        "dead_letter_url": dead_letter_url,
-    }
-    settings = build_settings(overrides)
+    store_parameters = {"database_url": database_url, "database_block": database_block}
+    options = {**(options or {}), "dead_letter_url": dead_letter_url}
+    settings = await settings_for_run({**store_parameters, "options": options})
     selection = DeadLetterFilter(
         job_id=job_id,
         stage=stage,
@@ -63,25 +58,12 @@ async def replay_dead_letters(
         due_before=datetime.now(UTC) if only_due else None,
         max_attempts=max_attempts,
     )
-    dead_letters = await asyncio.to_thread(DeadLetterStore.for_settings, settings)
-    store = await asyncio.to_thread(DocumentStore, settings.database_url)
+    by_job = await requeue_task(settings, selection)
+    if not by_job:
+        logger.info("no dead letters match; nothing to replay")
     results: list[CrawlResult] = []
-    try:
-        by_job = await asyncio.to_thread(select_replay, dead_letters, selection)
-        if not by_job:
-            logger.info("no dead letters match; nothing to replay")
-        for job, urls in by_job.items():
-            await asyncio.to_thread(store.requeue, job, urls)
-            logger.info("replaying %d dead letters of job %s", len(urls), job)
-            result: CrawlResult = await quarry_crawl(
-                job_id=job,
-                # The block again, not its URL: a password stays out of the parameters.
-                database_url=None if database_block else settings.database_url,
-                database_block=database_block,
-                options={k: v for k, v in overrides.items() if k != "database_url" and v},
-            )
-            results.append(result)
-    finally:
-        await asyncio.to_thread(store.close)
-        await asyncio.to_thread(dead_letters.close)
+    for job, urls in by_job.items():
+        logger.info("replaying %d dead letters of job %s", len(urls), job)
+        # The block again, not its URL: a password stays out of the parameters.
+        results.append(await quarry_crawl(job_id=job, **store_parameters, options=options))
     return results

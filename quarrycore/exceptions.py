@@ -9,6 +9,7 @@ names stored for every URL that failed::
     │   └── NoURLsError              nothing to crawl
     ├── InvalidJobId                 a job id that is not a safe file name
     ├── JobLocked                    another live run holds the job
+    ├── StageFailed                  a stage failed for a whole batch (its URLs fail)
     ├── CheckpointError
     │   ├── CorruptCheckpoint        unreadable or invalid checkpoint file
     │   └── IncompatibleCheckpoint   other schema version or settings
@@ -29,7 +30,17 @@ names stored for every URL that failed::
         │   ├── NoIndex              permanent: <meta name="robots" content="noindex">
         │   ├── ExtractFailed        permanent: the extractor raised, or its process died
         │   └── ExtractTimeout       permanent: over extract_timeout; its process was killed
-        └── StoreFailed              stage store, transient
+        └── Rejected                 stage filter, permanent: the page is fine, its text is not kept
+            ├── FilteredWordCount    quality filters (quarrycore/extract/filters.py)
+            ├── FilteredLanguage
+            ├── FilteredBoilerplate
+            ├── FilteredRepetition
+            ├── FilteredSymbols
+            └── Duplicate            the job has this text already (job_urls.duplicate_of)
+                └── NearDuplicate    MinHash similarity at least near_dup_threshold
+
+A batch whose stage fails as a whole (a Prefect task that failed past its retries) fails
+each of its URLs with that error's own type name (e.g. ``OperationalError``).
 """
 
 from __future__ import annotations
@@ -39,9 +50,10 @@ from typing import ClassVar, Literal
 import httpx
 import sqlalchemy.exc
 
-from quarrycore.settings import TRANSIENT_STATUS_CODES
-
 Stage = Literal["validate", "crawl", "extract", "filter", "store"]
+
+# 408/429 and every 5xx are worth another try; any other status is the server's answer.
+TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, *range(500, 600)})
 
 
 class QuarryError(Exception):
@@ -62,6 +74,17 @@ class InvalidJobId(QuarryError):
 
 class JobLocked(QuarryError):
     """Another live run holds this job."""
+
+
+class StageFailed(QuarryError):
+    """A stage failed for a whole batch with ``error``; every URL still open in the batch
+    fails with it. ``recorded``: whoever raised it has written those URLs to the dead
+    letters already (a Prefect task's ``on_failure`` hook), so the commit must not."""
+
+    def __init__(self, error: BaseException, *, recorded: bool) -> None:
+        super().__init__(str(error) or repr(error))
+        self.error = error
+        self.recorded = recorded
 
 
 class CheckpointError(QuarryError):
@@ -164,9 +187,38 @@ class ExtractTimeout(ExtractError):
     """The page took longer than ``extract_timeout`` to extract (a pathological page)."""
 
 
-class StoreFailed(URLFailure):
-    stage = "store"
-    default_retryable = True
+class Rejected(URLFailure):
+    """The page was fetched and extracted, and its text is not kept."""
+
+    stage = "filter"
+
+
+class FilteredWordCount(Rejected):
+    pass
+
+
+class FilteredLanguage(Rejected):
+    pass
+
+
+class FilteredBoilerplate(Rejected):
+    pass
+
+
+class FilteredRepetition(Rejected):
+    pass
+
+
+class FilteredSymbols(Rejected):
+    pass
+
+
+class Duplicate(Rejected):
+    """The job already stores the same normalised text under another URL."""
+
+
+class NearDuplicate(Duplicate):
+    """The job already stores a text this similar (MinHash LSH) under another URL."""
 
 
 def is_transient(exc: BaseException) -> bool:

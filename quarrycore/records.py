@@ -1,32 +1,21 @@
-"""The records that flow through the pipeline: one URL in, one outcome out.
+"""The records that flow through the pipeline: a batch of URL records, one per URL.
 
-Every URL of a batch ends as exactly one of: a :class:`FetchedPage` that becomes a
-:class:`Document`, or a :class:`Failure` that carries its stage and reason. Nothing is
-dropped silently.
+Like datatrove's ``Document`` flowing through its steps, one :class:`UrlRecord` carries
+a URL through every stage. Each stage fills in what it made of the URL (a
+:class:`FetchedPage`, then a :class:`Document`) or ends it with a :class:`Failure` that
+names the stage and the reason; a failed record is final and later stages pass it on
+untouched. So every URL of a batch ends as exactly one stored document or one failure:
+nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
-from quarrycore.exceptions import Stage, URLFailure
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """URLs of one job handled by one task run."""
-
-    job_id: str
-    index: int
-    urls: tuple[str, ...]
-    depths: tuple[int, ...] = ()  # link depth of each URL (crawl mode); empty: all 0
-
-    @property
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256("\n".join(self.urls).encode()).hexdigest()
-        return f"{self.job_id}-{digest[:32]}"
+from quarrycore.exceptions import Stage, URLFailure, is_transient
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +29,8 @@ class Failure:
     retryable: bool
     status_code: int | None = None
     attempts: int = 1
-    # Set when a task's failure hook has already written it to the dead letters.
+    # Set by a caller that wrote this failure to the dead letters itself (a Prefect
+    # task's on_failure hook); the commit records every other failure.
     dead_lettered: bool = False
 
     @classmethod
@@ -53,6 +43,20 @@ class Failure:
             retryable=error.retryable,
             status_code=error.status_code,
             attempts=attempts,
+        )
+
+    @classmethod
+    def from_stage_error(
+        cls, url: str, stage: Stage, exc: BaseException, *, dead_lettered: bool = False
+    ) -> Failure:
+        """The failure of a URL whose whole batch failed at ``stage`` with ``exc``."""
+        return cls(
+            url=url,
+            stage=stage,
+            error_type=type(exc).__name__,
+            message=str(exc) or repr(exc),
+            retryable=is_transient(exc),
+            dead_lettered=dead_lettered,
         )
 
 
@@ -91,27 +95,99 @@ class Document:
     site_name: str | None = None
     encoding: str | None = None
     out_links: tuple[str, ...] = ()
-    minhash: bytes | None = None  # near-duplicate signature (quarrycore/neardup.py)
+    minhash: bytes | None = None  # near-duplicate signature (quarrycore/extract/neardup.py)
     markdown: str | None = None  # only with the markdown setting
 
 
-@dataclass(slots=True)
-class CrawlOutput:
-    """What the crawl stage made of one batch."""
-
-    batch: Batch
-    pages: list[FetchedPage] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
+Outcome = FetchedPage | Document | Failure
 
 
-@dataclass(slots=True)
-class ExtractOutput:
-    """What the extract stage made of one batch."""
+@dataclass(frozen=True, slots=True)
+class UrlRecord:
+    """One URL on its way through the stages, and what it has become so far."""
 
-    batch: Batch
-    documents: list[Document] = field(default_factory=list)
-    failures: list[Failure] = field(default_factory=list)
-    links: list[tuple[str, int]] = field(default_factory=list)  # (URL, depth) to enqueue
+    url: str
+    depth: int = 0  # link depth (crawl mode); 0 for input URLs
+    page: FetchedPage | None = None  # the crawl stage's result; dropped once extracted
+    document: Document | None = None  # the extract stage's result
+    failure: Failure | None = None  # final: the stage and reason it failed
+
+    @property
+    def open(self) -> bool:
+        """Still on its way: not failed (a stored document is decided by the commit)."""
+        return self.failure is None
+
+    def advance(self, outcome: Outcome) -> UrlRecord:
+        """The record with a stage's outcome for it."""
+        if isinstance(outcome, Failure):
+            return replace(self, page=None, document=None, failure=outcome)
+        if isinstance(outcome, Document):
+            return replace(self, page=None, document=outcome)
+        return replace(self, page=outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The URL records of one job that one task run handles."""
+
+    job_id: str
+    index: int
+    records: tuple[UrlRecord, ...]
+    # (URL, depth) of in-scope links found in the batch's documents, to enqueue.
+    links: tuple[tuple[str, int], ...] = ()
+
+    @classmethod
+    def of(cls, job_id: str, index: int, urls: Iterable[str], depths: Sequence[int] = ()) -> Batch:
+        """A fresh batch of ``urls`` (``depths``: their link depths, else all 0)."""
+        urls = tuple(urls)
+        levels = tuple(depths) or (0,) * len(urls)
+        records = tuple(UrlRecord(url, depth) for url, depth in zip(urls, levels, strict=True))
+        return cls(job_id, index, records)
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return tuple(record.url for record in self.records)
+
+    @property
+    def fingerprint(self) -> str:
+        """The job and every URL of the batch (a key from one URL gave false cache hits)."""
+        digest = hashlib.sha256("\n".join(self.urls).encode()).hexdigest()
+        return f"{self.job_id}-{digest[:32]}"
+
+    @property
+    def pages(self) -> list[FetchedPage]:
+        """Fetched pages still waiting for extraction."""
+        return [r.page for r in self.records if r.page is not None and r.open]
+
+    @property
+    def documents(self) -> list[Document]:
+        return [r.document for r in self.records if r.document is not None and r.open]
+
+    @property
+    def failures(self) -> list[Failure]:
+        return [r.failure for r in self.records if r.failure is not None]
+
+    def advance(self, outcomes: Sequence[Outcome]) -> Batch:
+        """The batch with one outcome for each URL named in ``outcomes`` (by URL)."""
+        by_url = {outcome.url: outcome for outcome in outcomes}
+        records = tuple(
+            record.advance(by_url[record.url]) if record.url in by_url else record
+            for record in self.records
+        )
+        return replace(self, records=records)
+
+    def fail_open(self, stage: Stage, exc: BaseException, *, dead_lettered: bool = False) -> Batch:
+        """Every open record failed at ``stage`` with ``exc``: a stage failed as a whole."""
+        return self.advance(
+            [
+                Failure.from_stage_error(r.url, stage, exc, dead_lettered=dead_lettered)
+                for r in self.records
+                if r.open
+            ]
+        )
+
+    def with_links(self, links: Sequence[tuple[str, int]]) -> Batch:
+        return replace(self, links=tuple(links))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from quarrycore.extract.thresholds import QualityThresholds
-
-# 408/429 and every 5xx are worth another try; any other status is the server's answer.
-TRANSIENT_STATUS_CODES: frozenset[int] = frozenset({408, 429, *range(500, 600)})
+from quarrycore.exceptions import ConfigError
 
 # Defined here (not in urls.py) so settings import nothing of the pipeline.
 TRACKING_PARAMS: frozenset[str] = frozenset(
@@ -44,6 +42,43 @@ TRACKING_PARAMS: frozenset[str] = frozenset(
 )
 
 HTML_CONTENT_TYPES: frozenset[str] = frozenset({"text/html", "application/xhtml+xml"})
+
+
+class QualityThresholds(BaseModel):
+    """Every threshold of the quality filters (``QUARRY_QUALITY__<NAME>``); the filters and
+    their sources are in quarrycore/extract/filters.py."""
+
+    enabled: bool = Field(True, description="Run the quality filters at all.")
+    min_words: int = Field(50, ge=0, description="Gopher: at least 50 words.")
+    max_words: int = Field(100_000, gt=0, description="Gopher: at most 100,000 words.")
+    languages: list[str] = Field(
+        default_factory=list, description="Allowed language codes; empty: any language."
+    )
+    min_language_score: float = Field(0.65, ge=0, le=1, description="FineWeb: 0.65.")
+    max_dup_line_fraction: float = Field(0.30, description="Gopher: duplicate lines ≤ 30 %.")
+    max_dup_paragraph_fraction: float = Field(0.30, description="Gopher: ≤ 30 % of paragraphs.")
+    max_dup_line_char_fraction: float = Field(0.20, description="Gopher: ≤ 20 % of characters.")
+    max_top_2gram_char_fraction: float = Field(0.20, description="Gopher: top 2-gram ≤ 20 %.")
+    max_dup_5gram_char_fraction: float = Field(0.15, description="Gopher: duplicate 5-grams.")
+    max_symbol_word_ratio: float = Field(0.10, description="Gopher: '#' and '…' per word.")
+    boilerplate_markers: list[str] = Field(
+        default_factory=lambda: ["lorem ipsum"], description="C4: pages with these are dropped."
+    )
+    cookie_wall_markers: list[str] = Field(
+        default_factory=lambda: [
+            "accept all cookies",
+            "we use cookies",
+            "cookie settings",
+            "enable javascript",
+            "javascript is disabled",
+        ],
+        description="Short pages with these are consent walls, not content.",
+    )
+    near_dedup: bool = Field(True, description="Drop near-duplicates (MinHash LSH).")
+    near_dup_threshold: float = Field(
+        0.8, gt=0, le=1, description="Estimated Jaccard similarity of 5-grams that is a duplicate."
+    )
+    cookie_wall_max_words: int = Field(200, description="A cookie wall is shorter than this.")
 
 
 class QuarrySettings(BaseSettings):
@@ -195,3 +230,19 @@ class QuarrySettings(BaseSettings):
     @property
     def result_dir(self) -> Path:
         return self.data_dir / "results"
+
+
+def settings_from_parameters(
+    options: dict[str, Any] | None = None, **parameters: Any
+) -> QuarrySettings:
+    """The settings of a run: the environment (``QUARRY_*``), then ``options`` (any field by
+    name), then the named parameters (a flow's or the CLI's); ``None`` means "not given".
+    An invalid value is a :class:`~quarrycore.exceptions.ConfigError` naming the field."""
+    named = {k: v for k, v in parameters.items() if v is not None}
+    given = {k: v for k, v in {**(options or {}), **named}.items() if v is not None}
+    try:
+        return QuarrySettings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc

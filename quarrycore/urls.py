@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -9,17 +10,17 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from w3lib.url import canonicalize_url
 
 from quarrycore.exceptions import ConfigError, InvalidURL
-from quarrycore.settings import TRACKING_PARAMS
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 8192
 
 
-def normalize_url(raw: str, *, drop_params: frozenset[str] = TRACKING_PARAMS) -> str:
+def normalize_url(raw: str, *, drop_params: frozenset[str]) -> str:
     """Return the canonical form of ``raw``: lower-case scheme and host, no default port,
-    no fragment, sorted query without ``drop_params`` (tracking parameters by default),
-    percent-encoding normalised. Raise :class:`InvalidURL`."""
+    no fragment, sorted query without ``drop_params`` (the ``tracking_params`` setting:
+    ``QuarrySettings.drop_params``), percent-encoding normalised. Raise
+    :class:`InvalidURL`."""
     candidate = raw.strip()
     if not candidate:
         raise InvalidURL("empty URL")
@@ -49,6 +50,11 @@ def normalize_url(raw: str, *, drop_params: frozenset[str] = TRACKING_PARAMS) ->
     if port is not None and DEFAULT_PORTS.get(scheme) == port:
         netloc = netloc.rsplit(":", 1)[0]
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def url_key(url: str) -> str:
+    """The key of a URL in every table (a hash, so long URLs fit any index limit)."""
+    return hashlib.sha1(url.encode("utf-8")).hexdigest()
 
 
 def host_of(url: str) -> str:

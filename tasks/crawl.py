@@ -1,21 +1,28 @@
-"""The crawl task: fetch one batch of URLs."""
+"""The crawl task: fetch one batch, its result persisted until the batch is committed."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext
 from prefect.serializers import CompressedSerializer, PickleSerializer
 
-from quarrycore.fetch.client import Fetcher
-from quarrycore.records import Batch, CrawlOutput
+from quarrycore.pipeline.steps import Fetch
+from quarrycore.records import Batch
 
 
-def crawl_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
+def crawl_cache_key(context: TaskRunContext | None, parameters: dict[str, Any]) -> str:
     """Key over the job and every URL of the batch (a key from one URL gave false hits)."""
     batch: Batch = parameters["batch"]
     return f"crawl-{batch.fingerprint}"
+
+
+def forget_fetched(batch: Batch, result_dir: Path) -> None:
+    """Delete the batch's persisted fetch: once it is committed the store answers for its
+    URLs, so the cache (the HTML of the whole batch) never grows with the crawl."""
+    (result_dir / crawl_cache_key(None, {"batch": batch})).unlink(missing_ok=True)
 
 
 @task(
@@ -29,6 +36,6 @@ def crawl_cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
         compressionlib="quarrycore.tasks.resultcodec",
     ),
 )
-async def crawl_batch(batch: Batch, fetcher: Fetcher) -> CrawlOutput:
+async def crawl_batch(batch: Batch, step: Fetch) -> Batch:
     """Fetch every URL of ``batch``; each ends as a page or a failure with its reason."""
-    return await fetcher.fetch_batch(batch)
+    return await step.run(batch)

@@ -1,5 +1,6 @@
 """The failure-hook: a task that failed as a whole, after Prefect's retries, writes every
-URL of its batch to the dead letters, so no URL of a failed task goes missing."""
+URL of its batch still open to the dead letters, so no URL of a failed task goes
+missing."""
 
 from __future__ import annotations
 
@@ -13,38 +14,26 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 from quarrycore.tasks.policy import exception_of
 
-from quarrycore.deadletters.store import DeadLetterStore
+from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import Stage, is_transient
-from quarrycore.pipeline.loop import batch_failures
-from quarrycore.records import Batch, CrawlOutput, ExtractOutput
+from quarrycore.records import Batch, Failure
 
 logger = logging.getLogger("quarrycore.deadletters")
 Hook = Callable[[Task[Any, Any], TaskRun, State[Any]], None]
 
 
-def batch_urls(stage: Stage, parameters: dict[str, Any]) -> tuple[Batch, list[str]]:
-    """The URLs a task of ``stage`` was working on, from its parameters."""
-    if stage == "crawl":
-        batch: Batch = parameters["batch"]
-        return batch, list(batch.urls)
-    if stage == "extract":
-        crawled: CrawlOutput = parameters["crawled"]
-        return crawled.batch, [page.url for page in crawled.pages]
-    extracted: ExtractOutput = parameters["extracted"]
-    return extracted.batch, [doc.url for doc in extracted.documents]
-
-
 def record_failed_batch(dead_letters: DeadLetterStore, stage: Stage) -> Hook:
-    """An ``on_failure`` hook for the task of ``stage``."""
+    """An ``on_failure`` hook for the task of ``stage`` (its first parameter a batch)."""
 
     def hook(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> None:
         context = TaskRunContext.get()
         parameters = context.parameters if context and context.parameters else {}
         exc = exception_of(state) or RuntimeError(state.message or "task failed")
-        batch, urls = batch_urls(stage, parameters)
+        batch: Batch = parameters["batch"]
+        urls = [record.url for record in batch.records if record.open]
         dead_letters.record(
             batch.job_id,
-            batch_failures(urls, stage, exc),
+            [Failure.from_stage_error(url, stage, exc) for url in urls],
             flow_run_id=str(flow_run.id) if flow_run.id else None,
             task_run_id=str(task_run.id),
             metadata={"batch": batch.index, "task": task.name, "transient": is_transient(exc)},

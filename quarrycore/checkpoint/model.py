@@ -1,59 +1,48 @@
 """The checkpoint of a job: a mirror of what the store has committed, for resuming
 and for people to look at. When it disagrees with the store, the store wins.
 
-:class:`CheckpointFile` owns ``checkpoints/{job_id}.json`` and writes it atomically:
-temporary file in the same directory, flush, fsync, ``os.replace``, fsync of the
-directory, so a reader sees the old or the new checkpoint, never a torn one.
+:class:`CheckpointFields` is the one list of its fields (with their descriptions): the
+file's model :class:`PipelineCheckpoint` and the Prefect Block both derive from it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from quarrycore.db import mask_database_url
 from quarrycore.exceptions import CorruptCheckpoint, IncompatibleCheckpoint
 from quarrycore.jobid import validate_job_id
-from quarrycore.store.documents import JobCounts
+from quarrycore.store import JobCounts
 
 SCHEMA_VERSION = 1
 
 CheckpointStage = Literal["running", "interrupted", "cancelled", "crashed", "failed", "completed"]
 
 
-def mask_database_url(url: str) -> str:
-    """The store's URL without its password: checkpoints are files and Prefect blocks."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-class PipelineCheckpoint(BaseModel):
-    """Where a job stood when the checkpoint was taken."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class CheckpointFields(BaseModel):
+    """Where a job stood when the checkpoint was taken: the fields, each described."""
 
     schema_version: int = Field(default=SCHEMA_VERSION, description="Format version.")
     job_id: str = Field(description="The job; also the file name.")
     pipeline_id: str | None = Field(None, description="Prefect flow run id that wrote it.")
     stage: CheckpointStage = Field(description="What the run was doing or how it ended.")
     processed_count: int = Field(ge=0, description="URLs done: stored + failed.")
-    stored_count: int = Field(ge=0)
-    failed_count: int = Field(ge=0)
+    stored_count: int = Field(ge=0, description="URLs whose document is stored.")
+    failed_count: int = Field(ge=0, description="URLs that failed, with a recorded reason.")
     pending_count: int = Field(ge=0, description="URLs of the job not done yet.")
     start_time: datetime = Field(description="When the run that wrote it started.")
     last_checkpoint: datetime = Field(description="When it was written.")
-    batch_size: int = Field(gt=0)
-    error_count_by_stage: dict[str, int] = Field(default_factory=dict)
-    failures_by_type: dict[str, int] = Field(default_factory=dict)
+    batch_size: int = Field(gt=0, description="URLs per task run in that run.")
+    error_count_by_stage: dict[str, int] = Field(
+        default_factory=dict, description="Failed URLs by stage (validate, crawl, ...)."
+    )
+    failures_by_type: dict[str, int] = Field(
+        default_factory=dict, description="Failed URLs by 'stage/ErrorType'."
+    )
     urls_remaining: list[str] = Field(
         default_factory=list,
         description="The pending URLs, in order, when there are at most "
@@ -64,6 +53,12 @@ class PipelineCheckpoint(BaseModel):
         "remaining URLs are the job's pending rows in the store (database_url)."
     )
     database_url: str = Field(description="The store (password hidden): the commit point.")
+
+
+class PipelineCheckpoint(CheckpointFields):
+    """A checkpoint as the file holds it: immutable, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     @field_validator("job_id")
     @classmethod
@@ -128,51 +123,3 @@ class PipelineCheckpoint(BaseModel):
             raise CorruptCheckpoint(
                 f"{source} is not a valid checkpoint: {where}: {first['msg']}"
             ) from exc
-
-
-class CheckpointFile:
-    """Owns the checkpoint files of one directory."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def path(self, job_id: str) -> Path:
-        return self.directory / f"{validate_job_id(job_id)}.json"
-
-    def read(self, job_id: str) -> PipelineCheckpoint | None:
-        path = self.path(job_id)
-        return read_checkpoint(path) if path.exists() else None
-
-    def write(self, checkpoint: PipelineCheckpoint) -> Path:
-        target = self.path(checkpoint.job_id)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{checkpoint.job_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        data = checkpoint.model_dump_json(indent=1).encode("utf-8")
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_directory(self.directory)
-        return target
-
-
-def read_checkpoint(path: Path) -> PipelineCheckpoint:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise CorruptCheckpoint(f"no checkpoint file at {path}") from exc
-    return PipelineCheckpoint.parse(raw, source=str(path))
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -14,12 +14,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quarrycore.deadletters.store import COLUMNS, DeadLetterFilter, DeadLetterStore
+from quarrycore.cli.output import console, fail, settings
+from quarrycore.deadletters import COLUMNS, DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import QuarryError
-from quarrycore.settings import QuarrySettings
 
 app = typer.Typer(help="Inspect and replay the URLs that finally failed.", no_args_is_help=True)
-console = Console()
 
 DlOption = Annotated[
     str | None, typer.Option("--dead-letter-db", help="SQLAlchemy URL of dead_letter.db.")
@@ -34,10 +33,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON for scripts.")]
 
 def _open(url: str | None) -> DeadLetterStore:
     try:
-        return DeadLetterStore(url or QuarrySettings().dead_letter_url)
-    except (QuarryError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
+        return DeadLetterStore(settings(dead_letter_url=url).dead_letter_url)
+    except QuarryError as exc:
+        raise fail(str(exc)) from exc
 
 
 def _default(value: object) -> str:
@@ -135,8 +133,7 @@ def export(
 ) -> None:
     """Write dead letters as JSON lines or CSV."""
     if fmt not in ("jsonl", "csv"):
-        Console(stderr=True).print(f"[red]error:[/red] unknown format {fmt!r}: use jsonl or csv")
-        raise typer.Exit(2)
+        raise fail(f"unknown format {fmt!r}: use jsonl or csv")
     rows = _open(dead_letter_db).rows(DeadLetterFilter(job_id=job_id, unresolved_only=not resolved))
     handle = sys.stdout if str(out) == "-" else out.open("w", encoding="utf-8", newline="")
     count = 0
@@ -191,8 +188,7 @@ def retry(
             )
         )
     except QuarryError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from exc
+        raise fail(str(exc)) from exc
     if not results:
         console.print("no dead letters to replay")
     for result in results:

@@ -9,7 +9,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 
 
 class StoreProgress:

@@ -1,0 +1,2 @@
+"""The extract stage: main text and metadata, quality filters, near-duplicate signatures,
+and the extraction processes that run them."""

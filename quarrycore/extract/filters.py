@@ -14,11 +14,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from quarrycore.extract.thresholds import QualityThresholds
+from quarrycore.exceptions import (
+    FilteredBoilerplate,
+    FilteredLanguage,
+    FilteredRepetition,
+    FilteredSymbols,
+    FilteredWordCount,
+    Rejected,
+)
 from quarrycore.records import Document, Failure
-
-_WORD = re.compile(r"\w+")
-
+from quarrycore.settings import QualityThresholds
+from quarrycore.text import words as _words
 
 Check = Callable[[Document, QualityThresholds], str | None]
 
@@ -27,10 +33,7 @@ Check = Callable[[Document, QualityThresholds], str | None]
 class QualityFilter:
     name: str
     check: Check
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
+    rejection: type[Rejected]  # the error type a dropped document is recorded with
 
 
 def word_count(doc: Document, t: QualityThresholds) -> str | None:
@@ -118,36 +121,20 @@ def boilerplate(doc: Document, t: QualityThresholds) -> str | None:
 
 
 FILTERS: tuple[QualityFilter, ...] = (
-    QualityFilter("word_count", word_count),
-    QualityFilter("language", language),
-    QualityFilter("boilerplate", boilerplate),
-    QualityFilter("repetition", repetition),
-    QualityFilter("symbols", symbols),
+    QualityFilter("word_count", word_count, FilteredWordCount),
+    QualityFilter("language", language, FilteredLanguage),
+    QualityFilter("boilerplate", boilerplate, FilteredBoilerplate),
+    QualityFilter("repetition", repetition, FilteredRepetition),
+    QualityFilter("symbols", symbols, FilteredSymbols),
 )
 
 
 def filter_failure(doc: Document, thresholds: QualityThresholds) -> Failure | None:
     """The document dropped by a quality filter, with the filter and reason; or None."""
-    dropped = first_failure(doc, thresholds)
-    if dropped is None:
-        return None
-    name, reason = dropped
-    error_type = "Filtered" + "".join(part.title() for part in name.split("_"))
-    return Failure(
-        url=doc.url,
-        stage="filter",
-        error_type=error_type,
-        message=f"{name}: {reason}",
-        retryable=False,
-    )
-
-
-def first_failure(doc: Document, thresholds: QualityThresholds) -> tuple[str, str] | None:
-    """(filter name, reason) of the first filter that drops ``doc``, or None to keep it."""
     if not thresholds.enabled:
         return None
     for step in FILTERS:
         reason = step.check(doc, thresholds)
         if reason is not None:
-            return step.name, reason
+            return Failure.from_error(doc.url, step.rejection(f"{step.name}: {reason}"))
     return None

@@ -4,13 +4,12 @@ signature agreement to decide (FineWeb's setup: 5-grams, 112 permutations, 14 ba
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash
 
-_WORD = re.compile(r"\w+")
+from quarrycore.text import words
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,9 +21,9 @@ class NearDupConfig:
 
 
 def signature(text: str, config: NearDupConfig) -> bytes:
-    words = _WORD.findall(text.lower())
+    tokens = words(text)
     n = config.shingle
-    shingles = {" ".join(words[i : i + n]).encode() for i in range(max(1, len(words) - n + 1))}
+    shingles = {" ".join(tokens[i : i + n]).encode() for i in range(max(1, len(tokens) - n + 1))}
     minhash = MinHash(num_perm=config.num_perm, seed=1)
     minhash.update_batch(list(shingles))
     return bytes(minhash.hashvalues.astype(np.uint32).tobytes())

@@ -7,11 +7,7 @@ text is long enough to judge.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
-import unicodedata
-from dataclasses import dataclass, replace
 from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
@@ -19,37 +15,12 @@ from trafilatura.utils import load_html
 
 from quarrycore.exceptions import ExtractFailed, NoContent, NoIndex, URLFailure
 from quarrycore.extract.maintext import main_text, to_markdown
-from quarrycore.extract.thresholds import QualityThresholds
 from quarrycore.records import Document, Failure, FetchedPage
-from quarrycore.settings import TRACKING_PARAMS
+from quarrycore.text import content_hash, count_words
 from quarrycore.urls import normalize_url
 
-_WORD = re.compile(r"\w+")
 _MIN_CHARS_FOR_LANGID = 40
 _LANGID_SAMPLE = 2000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExtractOptions:
-    """What the extract step does to each page (sent once to each extraction process)."""
-
-    min_words: int = 1
-    drop: frozenset[str] = TRACKING_PARAMS
-    quality: QualityThresholds | None = None
-    markdown: bool = False
-
-
-def normalize_text(text: str) -> str:
-    """The form two texts share when they differ only in Unicode form or whitespace."""
-    return " ".join(unicodedata.normalize("NFKC", text).split())
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256(normalize_text(text).encode("utf-8")).hexdigest()
-
-
-def count_words(text: str) -> int:
-    return len(_WORD.findall(text))
 
 
 def detect_language(text: str, fallback: str | None) -> tuple[str | None, float | None]:
@@ -98,9 +69,7 @@ def _canonical(tree: HtmlElement, base: str, drop: frozenset[str]) -> str | None
     return None
 
 
-def out_links(
-    tree: HtmlElement, base: str, drop: frozenset[str] = TRACKING_PARAMS
-) -> tuple[str, ...]:
+def out_links(tree: HtmlElement, base: str, drop: frozenset[str]) -> tuple[str, ...]:
     """Normalised http(s) links of the page, in order, once each; ``rel=nofollow`` skipped."""
     seen: dict[str, None] = {}
     hrefs: set[str] = set()  # menus repeat links; canonicalising costs ~20 µs a link
@@ -123,8 +92,8 @@ def out_links(
 def extract_page(
     page: FetchedPage,
     *,
+    drop: frozenset[str],
     min_words: int = 1,
-    drop: frozenset[str] = TRACKING_PARAMS,
     robots_meta: bool = True,
     markdown: bool = False,
 ) -> Document | Failure:
@@ -188,26 +157,3 @@ def _extract(
         if markdown
         else None,
     )
-
-
-def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failure:
-    """Extract a page, run the quality filters and sign it for near-dedup: the whole
-    extract step for one page (what an extraction process does)."""
-    from quarrycore.extract.filters import filter_failure
-
-    outcome = extract_page(
-        page, min_words=options.min_words, drop=options.drop, markdown=options.markdown
-    )
-    quality = options.quality
-    if isinstance(outcome, Document) and quality is not None:
-        outcome = filter_failure(outcome, quality) or outcome
-        if isinstance(outcome, Document) and quality.near_dedup:
-            from quarrycore.extract.neardup import NearDupConfig, signature
-
-            config = NearDupConfig(threshold=quality.near_dup_threshold)
-            outcome = replace(outcome, minhash=signature(outcome.text, config))
-    return outcome
-
-
-def extract_pages(pages: list[FetchedPage], options: ExtractOptions) -> list[Document | Failure]:
-    return [extract_one(page, options) for page in pages]

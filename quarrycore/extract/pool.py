@@ -20,9 +20,9 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 
 from quarrycore.exceptions import ExtractFailed, ExtractTimeout
-from quarrycore.extract.page import ExtractOptions, extract_one, extract_pages
+from quarrycore.extract.step import ExtractOptions, extract_one, extract_pages
 from quarrycore.procutil import die_with_parent
-from quarrycore.records import CrawlOutput, Document, ExtractOutput, Failure, FetchedPage
+from quarrycore.records import Batch, Document, Failure, FetchedPage
 
 logger = logging.getLogger(__name__)
 
@@ -134,9 +134,9 @@ class ExtractorPool:
     """
 
     def __init__(
-        self, *, workers: int, options: ExtractOptions | None = None, page_timeout: float = 30.0
+        self, *, workers: int, options: ExtractOptions, page_timeout: float = 30.0
     ) -> None:
-        self._options = options or ExtractOptions()
+        self._options = options
         self._page_timeout = page_timeout
         context = multiprocessing.get_context("spawn")  # the flow process runs threads
         self._workers = [_Worker(context, self._options) for _ in range(workers)]
@@ -147,8 +147,9 @@ class ExtractorPool:
         )
         self._start_failures = 0
 
-    async def extract(self, crawl: CrawlOutput) -> ExtractOutput:
-        pages = crawl.pages
+    async def extract(self, batch: Batch) -> Batch:
+        """The batch with each fetched page extracted: a document, or a failure."""
+        pages = batch.pages
         loop = asyncio.get_running_loop()
         if not self._workers:
             outcomes = await loop.run_in_executor(
@@ -168,13 +169,7 @@ class ExtractorPool:
 
             await asyncio.gather(*(drain(worker) for worker in self._workers))
             outcomes = [outcome for outcome in slots if outcome is not None]
-        output = ExtractOutput(batch=crawl.batch, failures=list(crawl.failures))
-        for outcome in outcomes:
-            if isinstance(outcome, Document):
-                output.documents.append(outcome)
-            else:
-                output.failures.append(outcome)
-        return output
+        return batch.advance(outcomes)
 
     def _extract_on(self, worker: _Worker, page: FetchedPage) -> Document | Failure:
         if self._start_failures < _MAX_START_FAILURES:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -17,45 +16,25 @@ from quarrycore.exceptions import (
     FetchTimeout,
     HTTPStatus,
     InvalidURL,
-    NotHTML,
     TooLarge,
     TooManyRedirects,
     URLFailure,
 )
 from quarrycore.fetch.charset import decode_html
+from quarrycore.fetch.content import SNIFF_BYTES, classify_content_type
 from quarrycore.fetch.netguard import AddressPolicy, GuardedBackend, GuardedTransport
-from quarrycore.fetch.politeness import ROBOTS_MAX_BYTES, HostGate, RobotsCache, parse_retry_after
-from quarrycore.records import Batch, CrawlOutput, Failure, FetchedPage
-from quarrycore.settings import HTML_CONTENT_TYPES, QuarrySettings
+from quarrycore.fetch.politeness import HostGate, parse_retry_after
+from quarrycore.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
+from quarrycore.records import Batch, Failure, FetchedPage
+from quarrycore.settings import QuarrySettings
 from quarrycore.urls import host_of, normalize_url
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-_SNIFF_BYTES = 1024
 
 
 def retry_delay(attempt: int, *, base: float, cap: float) -> float:
     """Exponential backoff with full jitter for the ``attempt``-th retry (1-based)."""
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
-
-
-def looks_like_html(head: bytes) -> bool:
-    """Sniff a body without a usable Content-Type: markup, and no NUL bytes."""
-    if b"\x00" in head:
-        return False
-    start = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<!--"))
-
-
-def classify_content_type(header: str | None, head: bytes) -> str:
-    """Return the media type if the response is HTML; raise :class:`NotHTML` otherwise."""
-    media_type = (header or "").split(";", 1)[0].strip().lower()
-    if media_type in HTML_CONTENT_TYPES:
-        if b"\x00" in head:
-            raise NotHTML(f"declared {media_type} but the body is binary")
-        return media_type
-    if media_type in ("", "application/octet-stream", "text/plain") and looks_like_html(head):
-        return "text/html"
-    raise NotHTML(f"content type {media_type or '(none)'} is not HTML")
 
 
 class Fetcher:
@@ -112,15 +91,10 @@ class Fetcher:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    async def fetch_batch(self, batch: Batch) -> CrawlOutput:
-        outcomes = await asyncio.gather(*(self.fetch(url) for url in batch.urls))
-        output = CrawlOutput(batch=batch)
-        for outcome in outcomes:
-            if isinstance(outcome, FetchedPage):
-                output.pages.append(outcome)
-            else:
-                output.failures.append(outcome)
-        return output
+    async def fetch_batch(self, batch: Batch) -> Batch:
+        """The batch with each open URL fetched: a page, or a failure with its reason."""
+        urls = [record.url for record in batch.records if record.open]
+        return batch.advance(await asyncio.gather(*(self.fetch(url) for url in urls)))
 
     async def fetch(self, url: str) -> FetchedPage | Failure:
         """Fetch one URL, retrying transient failures with backoff; never raises for
@@ -233,7 +207,7 @@ class Fetcher:
                     raise HTTPStatus(f"HTTP {status} from {current}", status_code=status)
                 body = await self._read_limited(response)
                 content_type = classify_content_type(
-                    response.headers.get("content-type"), body[:_SNIFF_BYTES]
+                    response.headers.get("content-type"), body[:SNIFF_BYTES]
                 )
                 text, encoding = decode_html(body, response.headers.get("content-type"))
                 return FetchedPage(
@@ -270,16 +244,10 @@ class Fetcher:
             if size > limit:
                 raise TooLarge(f"body exceeds {limit} bytes")
             chunks.append(chunk)
-            if not sniffed and size >= _SNIFF_BYTES:
+            if not sniffed and size >= SNIFF_BYTES:
                 # Refuse binary early rather than download megabytes of it; sniff the
                 # first KiB whatever the chunking (the end of the body is sniffed anyway).
-                head = b"".join(chunks)[:_SNIFF_BYTES]
+                head = b"".join(chunks)[:SNIFF_BYTES]
                 classify_content_type(response.headers.get("content-type"), head)
                 sniffed = True
         return b"".join(chunks)
-
-
-async def fetch_urls(settings: QuarrySettings, urls: Sequence[str]) -> list[FetchedPage | Failure]:
-    """Fetch a few URLs with a client of their own (for scripts and tests)."""
-    async with Fetcher(settings) as fetcher:
-        return list(await asyncio.gather(*(fetcher.fetch(url) for url in urls)))

@@ -13,8 +13,6 @@ from lxml import etree
 
 from quarrycore.exceptions import URLFailure
 from quarrycore.fetch.client import Fetcher
-from quarrycore.pipeline.scope import CrawlScope
-from quarrycore.settings import QuarrySettings
 from quarrycore.urls import normalize_url
 
 MAX_SITEMAPS = 100  # documents fetched per discovery, indexes included
@@ -50,7 +48,12 @@ def parse_sitemap(data: bytes, base: str) -> tuple[list[str], list[str]]:
 
 
 async def discover(
-    fetcher: Fetcher, origins: Iterable[str], *, limit: int, max_bytes: int
+    fetcher: Fetcher,
+    origins: Iterable[str],
+    *,
+    limit: int,
+    max_bytes: int,
+    drop_params: frozenset[str],
 ) -> list[str]:
     """Page URLs listed by the origins' sitemaps, normalised, in order, at most ``limit``."""
     queue: list[str] = []
@@ -78,7 +81,7 @@ async def discover(
         queue += children
         for page in found:
             try:
-                pages.setdefault(normalize_url(page), None)
+                pages.setdefault(normalize_url(page, drop_params=drop_params), None)
             except URLFailure:
                 continue
     return list(pages)[:limit]
@@ -91,23 +94,3 @@ def origins_of(urls: Iterable[str]) -> list[str]:
         if parts.scheme in ("http", "https") and parts.netloc:
             result.append(f"{parts.scheme}://{parts.netloc}")
     return list(dict.fromkeys(result))
-
-
-async def sitemap_urls(
-    settings: QuarrySettings, inputs: Iterable[str], scope: CrawlScope
-) -> list[str]:
-    """The in-scope pages the sitemaps of the inputs' sites list (``--sitemaps``)."""
-    normalised = []
-    for raw in inputs:
-        try:
-            normalised.append(normalize_url(raw))
-        except URLFailure:
-            continue
-    async with Fetcher(settings) as fetcher:
-        found = await discover(
-            fetcher,
-            origins_of(normalised),
-            limit=scope.max_pages or 1_000_000,
-            max_bytes=settings.max_body_bytes,
-        )
-    return [url for url in found if scope.accepts(url, 0)]

@@ -1,92 +1,57 @@
-"""The batch loop of a job, free of Prefect: crawl -> extract -> store, overlapped.
+"""The batch loop of a job, free of Prefect: source -> steps -> sink, overlapped.
 
-While batch *n* is extracted and stored, batch *n+1* is fetched. The stages are
-passed in, so the flow can hand Prefect tasks and tests plain coroutines.
+While batch *n* goes through the steps and the sink, batch *n+1* is read from the source
+(fetched). The steps are passed in, so the flow can hand Prefect tasks and tests plain
+steps.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from quarrycore.exceptions import Stage, is_transient
-from quarrycore.records import Batch, BatchReport, CrawlOutput, ExtractOutput, Failure
+from quarrycore.pipeline.steps import Sink, Step
+from quarrycore.records import Batch, BatchReport
+
+OnDone = Callable[[BatchReport], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Stages:
-    crawl: Callable[[Batch], Awaitable[CrawlOutput]]
-    extract: Callable[[CrawlOutput], Awaitable[ExtractOutput]]
-    store: Callable[[ExtractOutput], Awaitable[BatchReport]]
+class Pipeline:
+    """``source`` (fetching, or reading an archive) overlaps the previous batch's
+    ``steps`` (extracting, filtering) and ``sink`` (the commit)."""
+
+    source: Step
+    steps: Sequence[Step] = ()
+    sink: Sink
 
 
-def batch_failures(
-    urls: tuple[str, ...] | list[str], stage: Stage, exc: BaseException
-) -> list[Failure]:
-    """Every URL of a batch whose task failed as a whole, with the task's error."""
-    return [
-        Failure(
-            url=url,
-            stage=stage,
-            error_type=type(exc).__name__,
-            message=str(exc) or repr(exc),
-            retryable=is_transient(exc),
-            dead_lettered=True,  # the task's on_failure hook recorded them
-        )
-        for url in urls
-    ]
-
-
-async def _process(
-    crawled: CrawlOutput, stages: Stages, on_done: Callable[[BatchReport], Awaitable[None]]
-) -> None:
-    try:
-        extracted = await stages.extract(crawled)
-    except Exception as exc:
-        pages = [page.url for page in crawled.pages]
-        extracted = ExtractOutput(
-            batch=crawled.batch,
-            failures=[*crawled.failures, *batch_failures(pages, "extract", exc)],
-        )
-    try:
-        report = await stages.store(extracted)
-    except Exception as exc:
-        # The store itself failed past its retries: record the whole batch as failed
-        # (that commit may fail too; then the error ends the run and resume redoes it).
-        docs = [doc.url for doc in extracted.documents]
-        failed = ExtractOutput(
-            batch=crawled.batch,
-            failures=[*extracted.failures, *batch_failures(docs, "store", exc)],
-        )
-        report = await stages.store(failed)
-    await on_done(report)
+async def _process(batch: Batch, pipeline: Pipeline, on_done: OnDone) -> None:
+    for step in pipeline.steps:
+        batch = await step(batch)
+    await on_done(await pipeline.sink(batch))
 
 
 async def run_batches(
     batches: AsyncIterator[Batch],
-    stages: Stages,
+    pipeline: Pipeline,
     *,
-    on_done: Callable[[BatchReport], Awaitable[None]],
+    on_done: OnDone,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> None:
-    """Run every batch through the stages; fetching overlaps the previous batch's
-    extraction and storage. Returns early (after committing in-flight work) once
-    ``should_stop()`` is true."""
+    """Run every batch through the pipeline; reading the next batch from the source
+    overlaps the previous batch's steps and commit. Returns early (after committing
+    in-flight work) once ``should_stop()`` is true."""
     processing: asyncio.Task[None] | None = None
     try:
         async for batch in batches:
             if should_stop():
                 break
-            try:
-                crawled = await stages.crawl(batch)
-            except Exception as exc:
-                crawled = CrawlOutput(
-                    batch=batch, failures=batch_failures(batch.urls, "crawl", exc)
-                )
+            read = await pipeline.source(batch)
             if processing is not None:
                 await processing
-            processing = asyncio.create_task(_process(crawled, stages, on_done))
+            processing = asyncio.create_task(_process(read, pipeline, on_done))
         if processing is not None:
             await processing
             processing = None

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from quarrycore.store.documents import JobCounts
+from quarrycore.store import JobCounts
 
 JobState = Literal["completed", "interrupted", "failed"]
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from quarrycore.records import ExtractOutput
+from quarrycore.records import Batch
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,14 +68,14 @@ class CrawlScope:
         )
 
 
-def discover_links(extracted: ExtractOutput, scope: CrawlScope) -> list[tuple[str, int]]:
+def discover_links(batch: Batch, scope: CrawlScope) -> list[tuple[str, int]]:
     """The in-scope links of a batch's documents, each with its depth."""
-    batch = extracted.batch
-    depth_of = dict(zip(batch.urls, batch.depths, strict=False))
     links: list[tuple[str, int]] = []
-    for doc in extracted.documents:
-        depth = depth_of.get(doc.url, 0) + 1
-        if depth > scope.max_depth:
+    for record in batch.records:
+        depth = record.depth + 1
+        if record.document is None or not record.open or depth > scope.max_depth:
             continue
-        links.extend((link, depth) for link in doc.out_links if scope.accepts(link, depth))
+        links.extend(
+            (link, depth) for link in record.document.out_links if scope.accepts(link, depth)
+        )
     return links

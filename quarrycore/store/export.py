@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store.documentstore import DocumentStore
 
 ExportFormat = Literal["jsonl", "parquet"]
 

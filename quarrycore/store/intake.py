@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from quarrycore.exceptions import InvalidURL
 from quarrycore.records import Failure
-from quarrycore.settings import TRACKING_PARAMS
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store.documentstore import DocumentStore
 from quarrycore.urls import normalize_url
 
 
@@ -18,9 +17,7 @@ class Intake:
     invalid: list[Failure]
 
 
-def validate_inputs(
-    raw_urls: Iterable[str], drop_params: frozenset[str] = TRACKING_PARAMS
-) -> Intake:
+def validate_inputs(raw_urls: Iterable[str], *, drop_params: frozenset[str]) -> Intake:
     """Normalise each input; a malformed one becomes a ``validate`` failure, not a crash."""
     valid: dict[str, None] = {}
     invalid: dict[str, Failure] = {}
@@ -37,8 +34,10 @@ def register_inputs(
     store: DocumentStore,
     job_id: str,
     raw_urls: Iterable[str],
-    drop_params: frozenset[str] = TRACKING_PARAMS,
+    *,
+    drop_params: frozenset[str],
 ) -> Intake:
-    intake = validate_inputs(raw_urls, drop_params)
+    """Validate the inputs and register them with the job (invalid ones as failed)."""
+    intake = validate_inputs(raw_urls, drop_params=drop_params)
     store.add_urls(job_id, intake.valid, invalid=intake.invalid)
     return intake

@@ -1,23 +1,23 @@
-"""Tables of the document store.
+"""Tables of the document store, each written by one module of this package.
 
-``job_urls`` is the per-job frontier and completion record: a URL is ``pending`` until
-the transaction that stores its document (or its failure) marks it done. Rows are
-keyed by a hash of the URL so that long URLs fit every database's index limits.
+- ``jobs`` (``jobs.py``): one row a job: status, settings, the lease of the run
+  holding it;
+- ``job_urls`` (``frontier.py``): every URL of every job, pending until the
+  transaction that stores its document (or its failure) marks it done;
+- ``documents`` and ``minhash_bands`` (``documents.py``): the stored documents, and
+  the LSH band keys of their MinHash signatures.
+
+Rows are keyed by a hash of the URL (``quarrycore.urls.url_key``) so that long URLs fit
+every database's index limits.
 """
 
 from __future__ import annotations
-
-import hashlib
 
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
 
 PENDING, STORED, FAILED = "pending", "stored", "failed"
-
-
-def url_key(url: str) -> str:
-    return hashlib.sha1(url.encode("utf-8")).hexdigest()
 
 
 jobs = sa.Table(
@@ -28,7 +28,7 @@ jobs = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("settings", sa.JSON, nullable=False),
-    # The lease of the run that holds the job (quarrycore.joblock).
+    # The lease of the run that holds the job (jobs.py).
     sa.Column("lock_owner", sa.String(200)),
     sa.Column("lock_heartbeat", sa.DateTime(timezone=True)),
 )

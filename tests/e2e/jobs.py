@@ -11,7 +11,7 @@ from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL
 
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from tests.support.siteserver import Response, SiteServer, html_page
 
 PAGE_TEXT = (

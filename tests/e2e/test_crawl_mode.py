@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from quarrycore.flows.crawl import quarry_crawl
 
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from tests.e2e.jobs import (
     depth_of,
     linked_site,

@@ -10,9 +10,10 @@ import pytest
 import quarrycore.flows.crawl
 from quarrycore.flows.replay import replay_dead_letters
 
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+import quarrycore.pipeline.job
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.records import Document, Failure
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from tests.e2e.jobs import numbered_site
 from tests.support.siteserver import Response, SiteServer
 
@@ -44,7 +45,7 @@ class StoreThatCannotStoreDocuments(DocumentStore):
 async def test_failed_store_task_hook_records_every_url_of_the_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(quarrycore.flows.crawl, "DocumentStore", StoreThatCannotStoreDocuments)
+    monkeypatch.setattr(quarrycore.pipeline.job, "DocumentStore", StoreThatCannotStoreDocuments)
     site = numbered_site(12, missing=3)
     with site:
         urls: list[str] = site.urls

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 
-from quarrycore.checkpoint.model import read_checkpoint
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
-from quarrycore.store.documents import DocumentStore
+from quarrycore.checkpoint import read_checkpoint
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.store import DocumentStore
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.e2e.jobs import numbered_site, wait_for_processed
 from tests.e2e.prefect_server import PrefectStack, new_postgres_database, start_stack

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from quarrycore.flows.crawl import quarry_crawl
 
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.extract.page import extract_page
 from quarrycore.extract.pool import ExtractorPool
-from quarrycore.records import Batch, CrawlOutput, Document
-from quarrycore.store.documents import DocumentStore
+from quarrycore.records import Batch, Document
+from quarrycore.settings import TRACKING_PARAMS
+from quarrycore.store import DocumentStore
 from tests.support.sites import HTML, slow_to_extract_page
 from tests.support.siteserver import Response, SiteServer
-from tests.unit.test_extract import fetched
+from tests.unit.test_extract import OPTIONS, fetched, fetched_batch
 
 LIMIT = 3.0  # seconds; a normal page takes ~15 ms, the slowest benchmark page ~1.7 s
 SLOW_MB = 8.0  # ~15 s to extract here, far past the limit
@@ -31,13 +32,13 @@ def small_articles(benchmark_pages: dict[str, tuple[bytes, str]], n: int) -> lis
     return small[:n]
 
 
-def batch(pages: list[bytes], prefix: str) -> CrawlOutput:
-    return CrawlOutput(
-        batch=Batch("limits", 0, ()),
-        pages=[
+def batch(pages: list[bytes], prefix: str) -> Batch:
+    return fetched_batch(
+        [
             fetched(html.decode("utf-8"), url=f"http://x/{prefix}{i}")
             for i, html in enumerate(pages)
         ],
+        "limits",
     )
 
 
@@ -46,7 +47,7 @@ def test_the_slow_page_is_real_work_for_the_extractor() -> None:
     # the limit's doing, not a page the extractor rejects.
     page = fetched(slow_to_extract_page(0.3).decode("utf-8"))
     started = time.perf_counter()
-    assert isinstance(extract_page(page), Document)
+    assert isinstance(extract_page(page, drop=TRACKING_PARAMS), Document)
     per_mb = (time.perf_counter() - started) / 0.3
     assert per_mb * SLOW_MB > 2 * LIMIT, f"{per_mb:.2f} s/MB: the slow page is not slow here"
 
@@ -55,7 +56,7 @@ async def test_a_page_past_the_time_limit_is_cut_off_and_the_pool_goes_on(
     benchmark_pages: dict[str, tuple[bytes, str]],
 ) -> None:
     articles = small_articles(benchmark_pages, 6)
-    pool = ExtractorPool(workers=2, page_timeout=LIMIT)
+    pool = ExtractorPool(workers=2, options=OPTIONS, page_timeout=LIMIT)
     try:
         first = await pool.extract(batch([*articles[:3], slow_to_extract_page(SLOW_MB)], "a"))
         # The killed process is replaced: the next batch is extracted on both workers.
@@ -85,7 +86,7 @@ async def test_a_process_killed_mid_page_fails_that_page_only(
     benchmark_pages: dict[str, tuple[bytes, str]],
 ) -> None:
     articles = small_articles(benchmark_pages, 2)
-    pool = ExtractorPool(workers=1, page_timeout=120)
+    pool = ExtractorPool(workers=1, options=OPTIONS, page_timeout=120)
     try:
         await pool.extract(batch(articles[:1], "warm"))  # the process is up and idle
         [worker] = multiprocessing.active_children()

@@ -12,13 +12,13 @@ import trafilatura
 
 from quarrycore.extract.page import extract_page
 from quarrycore.records import Document, FetchedPage
-from tests.conftest import BENCHMARK
+from quarrycore.settings import TRACKING_PARAMS
+from tests.conftest import BENCHMARK, require_benchmark
 from tests.support.evaluation import page_precision_recall, score
 
 
 def _pages() -> list[tuple[str, str]]:
-    if not BENCHMARK.is_dir():
-        pytest.skip(f"the extraction benchmark is not at {BENCHMARK}")
+    require_benchmark()
     truth = json.loads((BENCHMARK / "ground-truth.json").read_text(encoding="utf-8"))
     return [
         (
@@ -39,7 +39,7 @@ def _ours(html: str) -> str:
         encoding="utf-8",
         fetched_at=datetime.now(UTC),
     )
-    result = extract_page(page, robots_meta=False)
+    result = extract_page(page, drop=TRACKING_PARAMS, robots_meta=False)
     return result.text if isinstance(result, Document) else ""
 
 

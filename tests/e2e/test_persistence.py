@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 import pytest
 import quarrycore.flows.crawl
 
+import quarrycore.pipeline.job
 from quarrycore.records import Document, Failure
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from tests.support.siteserver import SiteServer
 
 
@@ -31,7 +32,7 @@ class BrokenDiskStore(DocumentStore):
 async def test_rerun_after_a_failed_commit_takes_the_fetched_batch_from_the_cache(
     trouble_site: SiteServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(quarrycore.flows.crawl, "DocumentStore", BrokenDiskStore)
+    monkeypatch.setattr(quarrycore.pipeline.job, "DocumentStore", BrokenDiskStore)
     urls = [trouble_site.url(p) for p in trouble_site.routes if p.startswith("/articles/")]
     params = {
         "urls": urls,

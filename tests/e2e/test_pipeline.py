@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from quarrycore.flows.crawl import quarry_crawl
 
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.pipeline.result import CrawlResult
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from tests.support.sites import BODY_LIMIT, EXPECTED_OUTCOMES, LATIN1_TEXT
 from tests.support.siteserver import SiteServer
 

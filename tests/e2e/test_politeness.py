@@ -31,7 +31,7 @@ def settings(**overrides: Any) -> QuarrySettings:
 
 async def fetch_all(s: QuarrySettings, urls: list[str]) -> dict[str, FetchedPage | Failure]:
     async with Fetcher(s) as fetcher:
-        out = await fetcher.fetch_batch(Batch("j", 0, tuple(urls)))
+        out = await fetcher.fetch_batch(Batch.of("j", 0, urls))
     outcomes: list[FetchedPage | Failure] = [*out.pages, *out.failures]
     return {o.url: o for o in outcomes}
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from quarrycore.checkpoint.model import CheckpointFile, PipelineCheckpoint, read_checkpoint
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
-from quarrycore.store.documents import DocumentStore, JobCounts
+from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint, read_checkpoint
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.store import DocumentStore, JobCounts
 from tests.e2e.jobs import (
     numbered_site,
     quarry_env,
@@ -52,8 +52,8 @@ def test_checkpoint_atomic_saving(tmp_path: Path) -> None:
         import os, signal
         from datetime import UTC, datetime
         from pathlib import Path
-        from quarrycore.checkpoint.model import CheckpointFile, PipelineCheckpoint
-        from quarrycore.store.documents import JobCounts
+        from quarrycore.checkpoint import CheckpointFile, PipelineCheckpoint
+        from quarrycore.store import JobCounts
         def die(*args):  # the crash: after write + fsync, before the rename
             os.kill(os.getpid(), signal.SIGKILL)
         os.replace = die

@@ -11,10 +11,11 @@ from prefect import State, flow
 from quarrycore.tasks.policy import retry_options
 from quarrycore.tasks.store import store_batch
 
-from quarrycore.deadletters.store import DeadLetterStore
-from quarrycore.records import Batch, BatchReport, Document, ExtractOutput, Failure
+from quarrycore.deadletters import DeadLetterStore
+from quarrycore.pipeline.steps import Committer
+from quarrycore.records import Batch, BatchReport, Document, Failure
 from quarrycore.settings import QuarrySettings
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 
 
 class FlakyStore(DocumentStore):
@@ -44,7 +45,11 @@ async def store_once(store: FlakyStore) -> str:
     # Prefect's overloads type the call as the State itself.
     pending = cast(
         "Awaitable[State[BatchReport]]",
-        task(ExtractOutput(batch=Batch("j", 0, ())), store, dead_letters, return_state=True),
+        task(
+            Batch.of("j", 0, []),
+            Committer(store=store, dead_letters=dead_letters),
+            return_state=True,
+        ),
     )
     state = await pending
     return str(state.type.value)

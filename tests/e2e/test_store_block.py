@@ -13,7 +13,7 @@ from quarrycore.blocks.store import connector_for, url_from_block
 from quarrycore.flows.crawl import quarry_crawl
 
 from quarrycore.exceptions import ConfigError
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from tests.support.sites import HTML
 from tests.support.siteserver import Response, SiteServer
 

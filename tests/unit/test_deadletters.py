@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore, RetryPolicy
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore, RetryPolicy
 from quarrycore.exceptions import Stage
 from quarrycore.records import Failure
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from quarrycore.cli.app import app
 from quarrycore.records import Document
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 from quarrycore.store.export import export_documents
 
 runner = CliRunner()

@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from quarrycore.extract.page import content_hash, extract_page, normalize_text, out_links
+from quarrycore.extract.page import extract_page, out_links
 from quarrycore.extract.pool import ExtractorPool
-from quarrycore.records import Batch, CrawlOutput, Document, Failure, FetchedPage
+from quarrycore.extract.step import ExtractOptions
+from quarrycore.records import Batch, Document, Failure, FetchedPage
+from quarrycore.settings import TRACKING_PARAMS
+from quarrycore.text import content_hash, normalize_text
 
 
 def fetched(html: str, url: str = "http://127.0.0.1:8000/a/page.html") -> FetchedPage:
@@ -24,18 +27,26 @@ def fetched(html: str, url: str = "http://127.0.0.1:8000/a/page.html") -> Fetche
     )
 
 
+def fetched_batch(pages: list[FetchedPage], job_id: str = "j") -> Batch:
+    """A batch whose URLs were fetched as ``pages``."""
+    return Batch.of(job_id, 0, [page.url for page in pages]).advance(pages)
+
+
+OPTIONS = ExtractOptions(drop=TRACKING_PARAMS)
+
+
 def _words(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
 def test_benchmark_pages_yield_their_article_text(
-    benchmark_pages: dict[str, tuple[bytes, str]],
+    benchmark_with_truth: dict[str, tuple[bytes, str]],
 ) -> None:
     checked = 0
-    for html, truth in list(benchmark_pages.values())[:15]:
+    for html, truth in list(benchmark_with_truth.values())[:15]:
         if not truth:
             continue
-        result = extract_page(fetched(html.decode("utf-8", "replace")))
+        result = extract_page(fetched(html.decode("utf-8", "replace")), drop=TRACKING_PARAMS)
         assert isinstance(result, Document)
         # Most of the ground truth's words are in the extracted text.
         overlap = len(_words(truth) & _words(result.text)) / len(_words(truth))
@@ -54,7 +65,7 @@ def test_metadata_links_and_canonical() -> None:
     <a href="../b.html#frag">b</a> <a href="http://Other.example:80/c">c</a>
     <a href="/b.html">again</a> <a rel="nofollow" href="/hidden">n</a>
     <a href="mailto:x@y">m</a> <a href="javascript:void(0)">j</a></article></body></html>"""
-    result = extract_page(fetched(html))
+    result = extract_page(fetched(html), drop=TRACKING_PARAMS)
     assert isinstance(result, Document)
     assert result.out_links == ("http://127.0.0.1:8000/b.html", "http://other.example/c")
     assert result.canonical_url == "http://127.0.0.1:8000/kanon?a=1&b=2"
@@ -66,14 +77,16 @@ def test_metadata_links_and_canonical() -> None:
     "html", ["", "   ", "<html><body><script>var x = 1;</script><style>p{}</style></body></html>"]
 )
 def test_pages_without_text_are_no_content(html: str) -> None:
-    result = extract_page(fetched(html))
+    result = extract_page(fetched(html), drop=TRACKING_PARAMS)
     assert isinstance(result, Failure)
     assert (result.stage, result.error_type, result.retryable) == ("extract", "NoContent", False)
 
 
 def test_minimum_words_drops_with_reason() -> None:
     result = extract_page(
-        fetched("<html><body><article><p>Too short.</p></article></body></html>"), min_words=50
+        fetched("<html><body><article><p>Too short.</p></article></body></html>"),
+        drop=TRACKING_PARAMS,
+        min_words=50,
     )
     assert isinstance(result, Failure) and "fewer than the minimum 50" in result.message
 
@@ -87,7 +100,10 @@ def test_content_hash_ignores_whitespace_and_unicode_form() -> None:
 def test_out_links_of_a_page_without_anchors() -> None:
     from trafilatura.utils import load_html
 
-    assert out_links(load_html("<html><body><p>x</p></body></html>"), "http://x/") == ()
+    assert (
+        out_links(load_html("<html><body><p>x</p></body></html>"), "http://x/", TRACKING_PARAMS)
+        == ()
+    )
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -99,9 +115,9 @@ async def test_pool_extracts_a_batch_in_processes_or_a_thread(
         for i, (html, _) in enumerate(list(benchmark_pages.values())[:6])
     ]
     pages.append(fetched("", url="http://x/empty"))
-    pool = ExtractorPool(workers=workers)
+    pool = ExtractorPool(workers=workers, options=OPTIONS)
     try:
-        out = await pool.extract(CrawlOutput(batch=Batch("j", 0, ()), pages=pages))
+        out = await pool.extract(fetched_batch(pages))
     finally:
         pool.close()
     assert sorted(d.url for d in out.documents) == [f"http://x/{i}" for i in range(6)]
@@ -118,7 +134,7 @@ ARTICLE = (
 
 
 def test_markdown_keeps_headings_lists_and_emphasis() -> None:
-    result = extract_page(fetched(ARTICLE), markdown=True)
+    result = extract_page(fetched(ARTICLE), drop=TRACKING_PARAMS, markdown=True)
     assert isinstance(result, Document) and result.markdown is not None
     lines = result.markdown.splitlines()
     assert "# Title here" in lines and "## Section two" in lines
@@ -132,8 +148,8 @@ def test_markdown_option_leaves_the_text_as_it_is(
 ) -> None:
     for html, _ in list(benchmark_pages.values())[:10]:
         page = fetched(html.decode("utf-8", "replace"))
-        plain = extract_page(page)
-        both = extract_page(page, markdown=True)
+        plain = extract_page(page, drop=TRACKING_PARAMS)
+        both = extract_page(page, drop=TRACKING_PARAMS, markdown=True)
         assert isinstance(plain, Document) and isinstance(both, Document)
         assert both.text == plain.text and both.content_hash == plain.content_hash
         assert plain.markdown is None and both.markdown

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from quarrycore.exceptions import NotHTML
-from quarrycore.fetch.client import Fetcher, classify_content_type, looks_like_html, retry_delay
+from quarrycore.fetch.client import Fetcher, retry_delay
+from quarrycore.fetch.content import classify_content_type, looks_like_html
 from quarrycore.records import Batch, Failure, FetchedPage
 from quarrycore.settings import QuarrySettings
 
@@ -219,7 +220,7 @@ async def test_a_batch_gives_one_outcome_per_url() -> None:
 
     urls = (*(f"http://x/ok{i}" for i in range(5)), "http://x/missing", "http://y/binary")
     async with Fetcher(settings(), transport=httpx.MockTransport(handler)) as fetcher:
-        out = await fetcher.fetch_batch(Batch("job", 0, urls))
+        out = await fetcher.fetch_batch(Batch.of("job", 0, urls))
     assert len(out.pages) + len(out.failures) == len(urls)
     assert sorted(p.url for p in out.pages) == sorted(urls[:5])
     assert {(f.url, f.error_type) for f in out.failures} == {

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from quarrycore.extract.filters import filter_failure
-from quarrycore.extract.page import count_words
-from quarrycore.extract.thresholds import QualityThresholds
 from quarrycore.records import Document
+from quarrycore.settings import QualityThresholds
+from quarrycore.text import count_words
 
 GOOD = (
     "The river town held its annual market on Saturday. Farmers brought apples, "

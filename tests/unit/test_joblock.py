@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from quarrycore.exceptions import JobLocked
-from quarrycore.store.documents import DocumentStore
-from quarrycore.store.lease import JobLock
+from quarrycore.store import DocumentStore, JobLock
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -11,7 +11,7 @@ import pytest
 
 from quarrycore.exceptions import ConfigError
 from quarrycore.records import Document, Failure
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 
 
 def doc(url: str, text: str = "Some words of text") -> Document:

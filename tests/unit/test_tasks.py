@@ -14,12 +14,13 @@ from quarrycore.tasks.crawl import crawl_batch, crawl_cache_key
 from quarrycore.tasks.policy import retry_on_transient, retry_options
 from quarrycore.tasks.store import store_batch
 
-from quarrycore.deadletters.store import DeadLetterFilter, DeadLetterStore
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import HTTPStatus, NotHTML
-from quarrycore.fetch.client import Fetcher
-from quarrycore.records import Batch, Document, ExtractOutput, Failure
+from quarrycore.fetch import Fetcher
+from quarrycore.pipeline.steps import Committer, Fetch
+from quarrycore.records import Batch, Document, Failure
 from quarrycore.settings import QuarrySettings
-from quarrycore.store.documents import DocumentStore
+from quarrycore.store import DocumentStore
 
 
 async def test_store_task_body_commits_documents_and_failures(tmp_path: Path) -> None:
@@ -40,11 +41,8 @@ async def test_store_task_body_commits_documents_and_failures(tmp_path: Path) ->
     )
     dead_letters = DeadLetterStore(f"sqlite:///{tmp_path / 'dl.db'}")
     report = await store_batch.fn(
-        ExtractOutput(
-            batch=Batch("j", 7, ("http://x/1", "http://x/2")), documents=[doc], failures=[fail]
-        ),
-        store,
-        dead_letters,
+        Batch.of("j", 7, ["http://x/1", "http://x/2"]).advance([doc, fail]),
+        Committer(store=store, dead_letters=dead_letters),
     )
     assert (report.batch_index, report.stored, report.failed) == (7, 1, 1)
     rows = list(dead_letters.rows(DeadLetterFilter(job_id="j")))
@@ -65,15 +63,15 @@ async def test_crawl_task_body_fetches_a_batch() -> None:
 
     settings = QuarrySettings(fetch_backoff_base=0, respect_robots=False)
     async with Fetcher(settings, transport=httpx.MockTransport(handler)) as fetcher:
-        out = await crawl_batch.fn(Batch("j", 0, ("http://x/a", "http://x/b")), fetcher)
+        out = await crawl_batch.fn(Batch.of("j", 0, ["http://x/a", "http://x/b"]), Fetch(fetcher))
     assert [p.url for p in out.pages] == ["http://x/a"]
     assert [(f.url, f.error_type) for f in out.failures] == [("http://x/b", "HTTPStatus")]
 
 
 def test_cache_key_covers_every_url_of_the_batch() -> None:
-    a = crawl_cache_key(None, {"batch": Batch("j", 0, ("http://x/1", "http://x/2"))})  # type: ignore[arg-type]
-    b = crawl_cache_key(None, {"batch": Batch("j", 0, ("http://x/1", "http://x/3"))})  # type: ignore[arg-type]
-    c = crawl_cache_key(None, {"batch": Batch("k", 0, ("http://x/1", "http://x/2"))})  # type: ignore[arg-type]
+    a = crawl_cache_key(None, {"batch": Batch.of("j", 0, ["http://x/1", "http://x/2"])})
+    b = crawl_cache_key(None, {"batch": Batch.of("j", 0, ["http://x/1", "http://x/3"])})
+    c = crawl_cache_key(None, {"batch": Batch.of("k", 0, ["http://x/1", "http://x/2"])})
     assert len({a, b, c}) == 3
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from quarrycore.exceptions import ConfigError, InvalidURL
+from quarrycore.settings import TRACKING_PARAMS
 from quarrycore.urls import MAX_URL_LENGTH, gather_inputs, host_of, normalize_url, read_urls_file
 
 
@@ -42,19 +43,19 @@ from quarrycore.urls import MAX_URL_LENGTH, gather_inputs, host_of, normalize_ur
     ],
 )
 def test_normalize_url(raw: str, expected: str) -> None:
-    assert normalize_url(raw) == expected
+    assert normalize_url(raw, drop_params=TRACKING_PARAMS) == expected
 
 
 def test_normalize_url_is_idempotent() -> None:
     raw = "HTTPS://Bücher.DE:443/Straße?b=ü&a=1&utm_source=x#top"
-    once = normalize_url(raw)
+    once = normalize_url(raw, drop_params=TRACKING_PARAMS)
     assert once == "https://xn--bcher-kva.de/Stra%C3%9Fe?a=1&b=%C3%BC"
-    assert normalize_url(once) == once
+    assert normalize_url(once, drop_params=TRACKING_PARAMS) == once
 
 
 def test_tracking_parameters_are_removed_unless_kept() -> None:
     url = "http://x.com/a?utm_source=tw&b=2&a=1&fbclid=zz&UTM_Medium=m#frag"
-    assert normalize_url(url) == "http://x.com/a?a=1&b=2"
+    assert normalize_url(url, drop_params=TRACKING_PARAMS) == "http://x.com/a?a=1&b=2"
     kept = normalize_url(url, drop_params=frozenset())
     assert kept == "http://x.com/a?UTM_Medium=m&a=1&b=2&fbclid=zz&utm_source=tw"
     assert normalize_url(url, drop_params=frozenset({"b"})) == (
@@ -87,7 +88,7 @@ def test_tracking_parameters_are_removed_unless_kept() -> None:
 )
 def test_invalid_urls_raise_invalid_url(raw: str) -> None:
     with pytest.raises(InvalidURL) as info:
-        normalize_url(raw)
+        normalize_url(raw, drop_params=TRACKING_PARAMS)
     assert info.value.error_type == "InvalidURL"
     assert info.value.stage == "validate" and not info.value.retryable
 
@@ -95,19 +96,22 @@ def test_invalid_urls_raise_invalid_url(raw: str) -> None:
 def test_length_limit_is_inclusive() -> None:
     prefix = "http://example.com/"
     at_limit = prefix + "a" * (MAX_URL_LENGTH - len(prefix))
-    assert normalize_url(at_limit) == at_limit
+    assert normalize_url(at_limit, drop_params=TRACKING_PARAMS) == at_limit
     with pytest.raises(InvalidURL, match="longer than"):
-        normalize_url(at_limit + "a")
+        normalize_url(at_limit + "a", drop_params=TRACKING_PARAMS)
 
 
 def test_percent_encoded_space_in_host_is_invalid() -> None:
     with pytest.raises(InvalidURL):
-        normalize_url("http://exa%20mple.com/")
+        normalize_url("http://exa%20mple.com/", drop_params=TRACKING_PARAMS)
 
 
 def test_host_of_keeps_a_non_default_port() -> None:
     assert host_of("http://example.com:8080/a?b") == "example.com:8080"
-    assert host_of(normalize_url("https://Example.com:443/")) == "example.com"
+    assert (
+        host_of(normalize_url("https://Example.com:443/", drop_params=TRACKING_PARAMS))
+        == "example.com"
+    )
 
 
 def test_read_urls_file_skips_blank_lines_and_comments(tmp_path: Path) -> None:

@@ -1,8 +1,10 @@
-"""One live run per job: a lease in the ``jobs`` row that a dead run cannot keep.
+"""The ``jobs`` table: one row a job (status, settings) and the lease of the run that
+holds it. Every statement on ``jobs`` is in this module.
 
-The holder renews the lease (a heartbeat) while it runs. Another run may take it when
-the lease is older than its time to live, or at once when the holder was a process of
-this machine that no longer exists (``kill -9`` leaves no stuck lock).
+One live run per job: the holder renews its lease (a heartbeat) while it runs. Another
+run may take it when the lease is older than its time to live, or at once when the
+holder was a process of this machine that no longer exists (``kill -9`` leaves no stuck
+lock).
 """
 
 from __future__ import annotations
@@ -11,12 +13,60 @@ import os
 import secrets
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from quarrycore.db import upsert
 from quarrycore.exceptions import JobLocked
 from quarrycore.store.schema import jobs
+
+
+def job_exists(conn: sa.Connection, job_id: str) -> bool:
+    return conn.execute(sa.select(jobs.c.job_id).where(jobs.c.job_id == job_id)).first() is not None
+
+
+def start_job(conn: sa.Connection, job_id: str, settings: dict[str, Any]) -> None:
+    """Create the job's row (its settings kept from the first run) or mark it running."""
+    now = datetime.now(UTC)
+    row = {"job_id": job_id, "status": "running", "created_at": now, "updated_at": now}
+    upsert(
+        conn,
+        jobs,
+        [{**row, "settings": settings}],
+        keys=["job_id"],
+        update=["status", "updated_at"],
+    )
+
+
+def set_job_status(conn: sa.Connection, job_id: str, status: str) -> None:
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.job_id == job_id)
+        .values(status=status, updated_at=datetime.now(UTC))
+    )
+
+
+def job_settings(conn: sa.Connection, job_id: str) -> dict[str, Any]:
+    value = conn.execute(
+        sa.select(jobs.c.settings).where(jobs.c.job_id == job_id)
+    ).scalar_one_or_none()
+    return dict(value or {})
+
+
+def job_status(conn: sa.Connection, job_id: str) -> str | None:
+    status: str | None = conn.execute(
+        sa.select(jobs.c.status).where(jobs.c.job_id == job_id)
+    ).scalar_one_or_none()
+    return status
+
+
+def job_ids(conn: sa.Connection) -> list[str]:
+    return list(conn.execute(sa.select(jobs.c.job_id).order_by(jobs.c.created_at)).scalars())
+
+
+# -- the lease ------------------------------------------------------------------------
 
 
 def new_owner() -> str:

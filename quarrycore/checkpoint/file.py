@@ -1,0 +1,61 @@
+"""``checkpoints/{job_id}.json``: one file a job, written atomically (temporary file in
+the same directory, flush, fsync, ``os.replace``, fsync of the directory), so a reader
+sees the old or the new checkpoint, never a torn one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from quarrycore.checkpoint.model import PipelineCheckpoint
+from quarrycore.exceptions import CorruptCheckpoint
+from quarrycore.jobid import validate_job_id
+
+
+class CheckpointFile:
+    """Owns the checkpoint files of one directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path(self, job_id: str) -> Path:
+        return self.directory / f"{validate_job_id(job_id)}.json"
+
+    def read(self, job_id: str) -> PipelineCheckpoint | None:
+        path = self.path(job_id)
+        return read_checkpoint(path) if path.exists() else None
+
+    def write(self, checkpoint: PipelineCheckpoint) -> Path:
+        target = self.path(checkpoint.job_id)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{checkpoint.job_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        data = checkpoint.model_dump_json(indent=1).encode("utf-8")
+        try:
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        _fsync_directory(self.directory)
+        return target
+
+
+def read_checkpoint(path: Path) -> PipelineCheckpoint:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise CorruptCheckpoint(f"no checkpoint file at {path}") from exc
+    return PipelineCheckpoint.parse(raw, source=str(path))
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,192 @@
+"""``quarry crawl``, and ``quarry demo`` / ``quarry serve-sample`` on the sample site."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from quarrycore.cli.output import DbOption, JobOption, console, fail, print_summary, settings
+from quarrycore.exceptions import QuarryError
+from quarrycore.jobid import new_job_id
+from quarrycore.pipeline.request import JobRequest, check_request
+from quarrycore.settings import QuarrySettings
+
+
+def crawl(
+    urls: Annotated[list[str] | None, typer.Argument(help="URLs to crawl.")] = None,
+    urls_file: Annotated[
+        Path | None, typer.Option("--urls-file", help="File, a URL a line.")
+    ] = None,
+    job_id: JobOption = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="Resume this job from its checkpoint.")
+    ] = None,
+    db: DbOption = None,
+    batch_size: Annotated[int | None, typer.Option(help="URLs per task run.")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="Requests in flight.")] = None,
+    checkpoint_interval: Annotated[
+        float | None, typer.Option(help="Seconds between checkpoints.")
+    ] = None,
+    seed: Annotated[
+        list[str] | None, typer.Option("--seed", help="Start URL of a link-following crawl.")
+    ] = None,
+    max_depth: Annotated[int | None, typer.Option(help="Links followed from a seed.")] = None,
+    max_pages: Annotated[int | None, typer.Option(help="URLs in the job, at most.")] = None,
+    same_host: Annotated[
+        bool, typer.Option("--same-host/--any-host", help="Follow links on the seeds' hosts.")
+    ] = True,
+    allow_domain: Annotated[
+        list[str] | None, typer.Option("--allow-domain", help="Follow links to this domain.")
+    ] = None,
+    include: Annotated[list[str] | None, typer.Option(help="Follow only matching URLs.")] = None,
+    exclude: Annotated[list[str] | None, typer.Option(help="Never follow matching URLs.")] = None,
+    sitemaps: Annotated[
+        bool, typer.Option("--sitemaps", help="Also crawl the pages the sites' sitemaps list.")
+    ] = False,
+    allow_private_networks: Annotated[
+        bool,
+        typer.Option(
+            "--allow-private-networks",
+            help="Allow private/loopback addresses (intranets; off by default: SSRF guard).",
+        ),
+    ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Also store each document as Markdown (headings, lists)."),
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
+) -> None:
+    """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
+    batches in flight; `--resume JOB_ID` continues where the job stopped."""
+    chosen = settings(
+        database_url=db,
+        batch_size=batch_size,
+        concurrency=concurrency,
+        checkpoint_interval=checkpoint_interval,
+    )
+    if resume and job_id and resume != job_id:
+        raise fail("--resume and --job-id name different jobs")
+    request = JobRequest(
+        urls=urls or (),
+        urls_file=str(urls_file.resolve()) if urls_file else None,
+        seeds=seed or (),
+        job_id=resume or job_id,
+        resume=resume is not None,
+    )
+    try:
+        check_request(request, chosen)
+    except QuarryError as exc:
+        raise fail(str(exc)) from exc
+    job = request.job_id or new_job_id()
+    options: dict[str, Any] = {}
+    if allow_private_networks:
+        options["allow_private_networks"] = True
+    if markdown:
+        options["markdown"] = True
+    parameters: dict[str, Any] = {
+        "urls": list(request.urls),
+        "urls_file": request.urls_file,
+        "job_id": job,
+        "database_url": chosen.database_url,
+        "batch_size": chosen.batch_size,
+        "concurrency": chosen.concurrency,
+        "checkpoint_interval": chosen.checkpoint_interval,
+        "resume": request.resume,
+        "sitemaps": sitemaps,
+        "options": options or None,
+    }
+    if seed or max_depth is not None or max_pages is not None:
+        parameters.update(
+            seeds=seed or [],
+            max_depth=max_depth or 0,
+            max_pages=max_pages,
+            same_host=same_host,
+            allow_domains=allow_domain or [],
+            include=include or [],
+            exclude=exclude or [],
+        )
+    _run(chosen, job, parameters, resume=resume is not None, progress=progress)
+
+
+def _run(
+    chosen: QuarrySettings, job: str, parameters: dict[str, Any], *, resume: bool, progress: bool
+) -> None:
+    # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
+    from quarrycore.flows.crawl import quarry_crawl
+    from quarrycore.flows.localserver import ensure_detached_server
+
+    console.print(f"job [bold]{job}[/bold] → {chosen.database_url}")
+    try:
+        ensure_detached_server()
+        if resume:
+            asyncio.run(_check_resumable(chosen, job))
+        if progress and sys.stderr.isatty():
+            from quarrycore.cli.progress import StoreProgress
+
+            with StoreProgress(chosen.database_url, job):
+                result = quarry_crawl(**parameters)  # runs to its result from sync code
+        else:
+            result = quarry_crawl(**parameters)  # runs to its result from sync code
+    except KeyboardInterrupt:
+        raise fail(f"interrupted; resume with: quarry crawl --resume {job}", 130) from None
+    except QuarryError as exc:
+        raise fail(str(exc)) from exc
+    print_summary(result.summary_rows(), title=f"job {job}")
+    if result.state != "completed":
+        raise fail(f"job {job} {result.state}; resume with: quarry crawl --resume {job}", 1)
+
+
+async def _check_resumable(chosen: QuarrySettings, job: str) -> None:
+    """Fail fast, before the flow starts, on a damaged checkpoint or an unknown job: the
+    flow's own checks (quarrycore.pipeline.job), run ahead of it."""
+    from quarrycore.flows.hooks import mirror_for
+    from quarrycore.pipeline.job import resume_checkpoint
+    from quarrycore.store import DocumentStore
+
+    request = JobRequest(job_id=job, resume=True)
+    if await resume_checkpoint(request, chosen, mirror_for(chosen)) is None:
+        store = await asyncio.to_thread(DocumentStore, chosen.database_url)
+        try:
+            if not await asyncio.to_thread(store.job_exists, job):
+                raise fail(
+                    f"nothing to resume: no checkpoint and no job {job!r} in {chosen.database_url}"
+                )
+        finally:
+            store.close()
+
+
+def demo(
+    db: DbOption = None,
+    job_id: JobOption = None,
+    port: Annotated[int, typer.Option(help="Port of the sample site (0: any free one).")] = 0,
+) -> None:
+    """Serve the shipped sample site on 127.0.0.1 and crawl every page of it."""
+    from quarrycore.demo import SampleSite
+
+    # Our own server on 127.0.0.1: allow the loopback address, and no politeness delay.
+    os.environ.setdefault("QUARRY_PER_HOST_DELAY", "0")
+    os.environ.setdefault("QUARRY_PER_HOST_CONCURRENCY", "16")
+    with SampleSite(port=port) as site:
+        urls = site.article_urls()
+        console.print(f"sample site: {site.url('/')} ({len(urls)} articles)")
+        crawl(urls=urls, job_id=job_id or new_job_id(), db=db, allow_private_networks=True)
+
+
+def serve_sample(port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8765) -> None:
+    """Serve the sample site until interrupted, to try `quarry crawl` on real URLs."""
+    import threading
+
+    from quarrycore.demo import SampleSite
+
+    with SampleSite(port=port) as site:
+        console.print(f"serving {site.url('/')} — Ctrl-C to stop")
+        for url in site.article_urls():
+            typer.echo(url)
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()

@@ -1,0 +1,77 @@
+"""``quarry status`` and ``quarry export``: what the store holds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, get_args
+
+import typer
+from rich.table import Table
+
+from quarrycore.cli.output import DbOption, JobOption, console, fail, settings
+from quarrycore.exceptions import QuarryError
+from quarrycore.store.export import ExportFormat
+
+
+def status(
+    job_id: JobOption = None,
+    db: DbOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Counts of a job (or of every job) as the store has them."""
+    from quarrycore.store import DocumentStore
+
+    chosen = settings(database_url=db)
+    try:
+        store = DocumentStore(chosen.database_url)
+    except QuarryError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        if job_id and not store.job_exists(job_id):
+            raise fail(f"no job {job_id!r} in {chosen.database_url}")
+        job_ids = [job_id] if job_id else store.job_ids()
+        report = [(store.job_status(job), store.counts(job)) for job in job_ids]
+    finally:
+        store.close()
+    if as_json:
+        rows = [{"status": state, **asdict(counts)} for state, counts in report]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("job", "status", "stored", "failed", "pending", "failures by stage/type")
+    for state, counts in report:
+        failures = ", ".join(f"{k}: {v}" for k, v in sorted(counts.failures_by_type.items()))
+        table.add_row(
+            counts.job_id,
+            str(state),
+            str(counts.stored),
+            str(counts.failed),
+            str(counts.pending),
+            failures or "-",
+        )
+    console.print(table)
+
+
+def export(
+    out: Annotated[Path, typer.Option("--out", help="File to write.")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
+    job_id: JobOption = None,
+    db: DbOption = None,
+) -> None:
+    """Write stored documents as JSONL or Parquet (text, id, url, date, language, ...)."""
+    from quarrycore.store import DocumentStore
+    from quarrycore.store.export import export_documents
+
+    formats: tuple[ExportFormat, ...] = get_args(ExportFormat)
+    if fmt not in formats:
+        raise fail(f"unknown format {fmt!r}: use {' or '.join(formats)}")
+    chosen = settings(database_url=db)
+    try:
+        store = DocumentStore(chosen.database_url)
+        if job_id and not store.job_exists(job_id):
+            raise fail(f"no job {job_id!r} in {chosen.database_url}")
+        count = export_documents(store, out, fmt=fmt, job_id=job_id)
+    except QuarryError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"wrote {count} documents to {out}")

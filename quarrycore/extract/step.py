@@ -1,0 +1,49 @@
+"""The whole extract step for one page, as an extraction process runs it: main text and
+metadata, the quality filters, and the near-duplicate signature."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from quarrycore.extract.filters import filter_failure
+from quarrycore.extract.neardup import NearDupConfig, signature
+from quarrycore.extract.page import extract_page
+from quarrycore.records import Document, Failure, FetchedPage
+from quarrycore.settings import QualityThresholds, QuarrySettings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExtractOptions:
+    """What the extract step does to each page (sent once to each extraction process)."""
+
+    drop: frozenset[str]  # query parameters removed from links (the tracking_params setting)
+    min_words: int = 1
+    quality: QualityThresholds | None = None
+    markdown: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: QuarrySettings) -> ExtractOptions:
+        return cls(
+            drop=settings.drop_params,
+            min_words=settings.min_words,
+            quality=settings.quality,
+            markdown=settings.markdown,
+        )
+
+
+def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failure:
+    """Extract a page, run the quality filters and sign it for near-dedup."""
+    outcome = extract_page(
+        page, drop=options.drop, min_words=options.min_words, markdown=options.markdown
+    )
+    quality = options.quality
+    if isinstance(outcome, Document) and quality is not None:
+        outcome = filter_failure(outcome, quality) or outcome
+        if isinstance(outcome, Document) and quality.near_dedup:
+            config = NearDupConfig(threshold=quality.near_dup_threshold)
+            outcome = replace(outcome, minhash=signature(outcome.text, config))
+    return outcome
+
+
+def extract_pages(pages: list[FetchedPage], options: ExtractOptions) -> list[Document | Failure]:
+    return [extract_one(page, options) for page in pages]

@@ -1,0 +1,93 @@
+"""robots.txt (RFC 9309) of each origin, parsed with protego and cached."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from protego import Protego
+
+from quarrycore.exceptions import RobotsDisallowed, RobotsUnavailable
+
+# RFC 9309: crawlers should parse at least 500 KiB; we read no more than that.
+ROBOTS_MAX_BYTES = 500 * 1024
+_UNAVAILABLE_TTL = 60.0  # a 5xx/unreachable robots.txt is asked again after a minute
+
+
+@dataclass(slots=True)
+class _RobotsEntry:
+    parser: Protego | None  # None: allow all (robots.txt missing, 4xx)
+    unavailable: str | None  # why it could not be read (5xx, unreachable)
+    expires: float
+
+
+RobotsFetch = Callable[[str], Awaitable[tuple[int, bytes]]]
+
+
+class RobotsCache:
+    """robots.txt of each origin, fetched once (concurrent askers share the fetch) and
+    kept for ``ttl`` seconds. 4xx: allow all. 5xx or unreachable: the host's URLs fail
+    as retryable ``RobotsUnavailable`` (RFC 9309), never allow-all."""
+
+    def __init__(self, fetch: RobotsFetch, *, user_agent: str, ttl: float) -> None:
+        self._fetch = fetch
+        self._agent = user_agent.split("/", 1)[0].strip() or user_agent
+        self._ttl = ttl
+        self._entries: dict[str, _RobotsEntry] = {}
+        self._pending: dict[str, asyncio.Future[_RobotsEntry]] = {}
+
+    async def check(self, url: str) -> float | None:
+        """Raise if ``url`` may not be fetched now; return the origin's Crawl-delay."""
+        parts = urlsplit(url)
+        entry = await self._entry(f"{parts.scheme}://{parts.netloc}")
+        if entry.unavailable is not None:
+            raise RobotsUnavailable(entry.unavailable)
+        if entry.parser is None:
+            return None
+        if not entry.parser.can_fetch(url, self._agent):
+            raise RobotsDisallowed(f"robots.txt of {parts.netloc} disallows {parts.path or '/'}")
+        delay = entry.parser.crawl_delay(self._agent)
+        return float(delay) if delay is not None else None
+
+    async def sitemaps(self, origin: str) -> list[str]:
+        """The ``Sitemap:`` lines of the origin's robots.txt."""
+        entry = await self._entry(origin)
+        return list(entry.parser.sitemaps) if entry.parser is not None else []
+
+    async def _entry(self, origin: str) -> _RobotsEntry:
+        entry = self._entries.get(origin)
+        if entry is not None and entry.expires > time.monotonic():
+            return entry
+        pending = self._pending.get(origin)
+        if pending is None:
+            pending = asyncio.get_running_loop().create_future()
+            self._pending[origin] = pending
+            try:
+                entry = await self._load(origin)
+                self._entries[origin] = entry
+                pending.set_result(entry)
+            except BaseException as exc:
+                pending.set_exception(exc)
+                raise
+            finally:
+                del self._pending[origin]
+            return entry
+        return await asyncio.shield(pending)
+
+    async def _load(self, origin: str) -> _RobotsEntry:
+        now = time.monotonic()
+        try:
+            status, body = await self._fetch(f"{origin}/robots.txt")
+        except Exception as exc:
+            reason = f"robots.txt of {origin} unreachable ({type(exc).__name__}): retry later"
+            return _RobotsEntry(None, reason, now + _UNAVAILABLE_TTL)
+        if 200 <= status < 300:
+            text = body[:ROBOTS_MAX_BYTES].decode("utf-8", errors="replace")
+            return _RobotsEntry(Protego.parse(text), None, now + self._ttl)
+        if 400 <= status < 500:
+            return _RobotsEntry(None, None, now + self._ttl)
+        reason = f"robots.txt of {origin} answered HTTP {status}: retry later"
+        return _RobotsEntry(None, reason, now + _UNAVAILABLE_TTL)

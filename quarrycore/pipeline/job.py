@@ -1,0 +1,216 @@
+"""Opening a job (checkpoint, store, lease, scope, sitemaps, intake) and finishing it.
+
+Plain async functions: the flow calls them through tasks, a script or a test calls them
+directly. What a run did is read back from the store, the single source of truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from quarrycore.checkpoint import (
+    CheckpointMirror,
+    CheckpointStage,
+    JobCheckpointer,
+    PipelineCheckpoint,
+    find_checkpoint,
+    read_checkpoint,
+)
+from quarrycore.db import mask_database_url
+from quarrycore.deadletters import DeadLetterStore
+from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
+from quarrycore.fetch import Fetcher
+from quarrycore.fetch.sitemaps import discover, origins_of
+from quarrycore.jobid import new_job_id, validate_job_id
+from quarrycore.pipeline.request import JobRequest, check_request
+from quarrycore.pipeline.result import CrawlResult
+from quarrycore.pipeline.scope import CrawlScope
+from quarrycore.settings import QuarrySettings
+from quarrycore.store import DocumentStore, JobCounts, JobLock
+from quarrycore.store.intake import register_inputs, validate_inputs
+
+logger = logging.getLogger("quarrycore.job")
+
+
+@dataclass(kw_only=True)
+class OpenJob:
+    """A job held by this run: its stores, lease, scope and checkpointer."""
+
+    job_id: str
+    settings: QuarrySettings
+    store: DocumentStore
+    dead_letters: DeadLetterStore
+    lease: JobLock
+    scope: CrawlScope
+    checkpointer: JobCheckpointer
+    before: JobCounts  # where the job stood when this run started
+    inputs: int = 0  # input URLs given to this run
+    invalid: int = 0  # of which malformed
+    resumed_from: CheckpointStage | None = None
+    generated_id: bool = False  # no job id was given: the run may want to show this one
+    started: float = field(default_factory=time.monotonic)
+
+    def close(self) -> None:
+        """Release the lease and the connections (blocking)."""
+        try:
+            self.lease.release()
+        finally:
+            self.store.close()
+            self.dead_letters.close()
+
+
+async def resume_checkpoint(
+    request: JobRequest, settings: QuarrySettings, mirror: CheckpointMirror | None
+) -> PipelineCheckpoint | None:
+    """The checkpoint a resume starts from (``resume_from``, else the job's file, else its
+    mirror), checked against the store it belongs to; ``None`` when there is none."""
+    checkpoint: PipelineCheckpoint | None
+    if request.resume_from:
+        checkpoint = await asyncio.to_thread(read_checkpoint, Path(request.resume_from))
+        if request.job_id and request.job_id != checkpoint.job_id:
+            raise ConfigError(
+                f"{request.resume_from} is a checkpoint of job {checkpoint.job_id!r}, "
+                f"not {request.job_id!r}"
+            )
+    elif request.job_id:
+        checkpoint = await find_checkpoint(settings, request.job_id, mirror)
+    else:
+        raise ConfigError("resume needs the job id (or resume_from, a checkpoint file)")
+    if checkpoint is not None and checkpoint.database_url != mask_database_url(
+        settings.database_url
+    ):
+        raise IncompatibleCheckpoint(
+            f"the checkpoint of job {checkpoint.job_id!r} belongs to the store "
+            f"{checkpoint.database_url}, not {mask_database_url(settings.database_url)}"
+            "; pass that database URL to resume"
+        )
+    return checkpoint
+
+
+async def sitemap_pages(
+    settings: QuarrySettings, inputs: list[str], scope: CrawlScope
+) -> list[str]:
+    """The in-scope pages the sitemaps of the inputs' sites list."""
+    valid = validate_inputs(inputs, drop_params=settings.drop_params).valid
+    async with Fetcher(settings) as fetcher:
+        found = await discover(
+            fetcher,
+            origins_of(valid),
+            limit=scope.max_pages or 1_000_000,
+            max_bytes=settings.max_body_bytes,
+            drop_params=settings.drop_params,
+        )
+    return [url for url in found if scope.accepts(url, 0)]
+
+
+async def open_job(
+    request: JobRequest,
+    settings: QuarrySettings,
+    *,
+    run_id: str | None = None,
+    mirror: CheckpointMirror | None = None,
+) -> OpenJob:
+    """Take the job: check the request, find the checkpoint to resume from, take the
+    lease, register the inputs, and save the first checkpoint."""
+    inputs = check_request(request, settings)
+    checkpoint = await resume_checkpoint(request, settings, mirror) if request.resuming else None
+    job_id = validate_job_id(checkpoint.job_id if checkpoint else request.job_id or new_job_id())
+    store = await asyncio.to_thread(DocumentStore, settings.database_url)
+    dead_letters = await asyncio.to_thread(DeadLetterStore.for_settings, settings)
+    try:
+        known = await asyncio.to_thread(store.job_exists, job_id)
+        if request.scope is not None:
+            scope = request.scope.scope(inputs, drop_params=settings.drop_params)
+        else:
+            saved = (await asyncio.to_thread(store.job_settings, job_id)).get("crawl_scope")
+            scope = CrawlScope.from_json(saved) if saved else CrawlScope()
+        if request.sitemaps:
+            inputs += await sitemap_pages(settings, inputs, scope)
+        if scope.max_pages is not None:
+            inputs = inputs[: scope.max_pages]
+        if request.resuming and checkpoint is None and not known:
+            raise ConfigError(
+                f"nothing to resume: no checkpoint and no job {job_id!r} in "
+                f"{mask_database_url(settings.database_url)}"
+            )
+        if not inputs and not known and checkpoint is None:
+            raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
+        job_settings = {**settings.model_dump(mode="json"), "crawl_scope": scope.to_json()}
+        await asyncio.to_thread(store.start_job, job_id, job_settings)
+        lease = store.lease(job_id, ttl=settings.job_lock_ttl)
+        await asyncio.to_thread(lease.acquire)
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        await asyncio.to_thread(dead_letters.close)
+        raise
+    job = OpenJob(
+        job_id=job_id,
+        settings=settings,
+        store=store,
+        dead_letters=dead_letters,
+        lease=lease,
+        scope=scope,
+        checkpointer=JobCheckpointer(
+            store,
+            job_id,
+            settings,
+            pipeline_id=run_id,
+            start_time=datetime.now(UTC),
+            mirror=mirror,
+        ),
+        before=JobCounts(job_id),
+        inputs=len(inputs),
+        resumed_from=checkpoint.stage if checkpoint else None,
+        generated_id=request.job_id is None and checkpoint is None,
+    )
+    try:
+        await _register(job, inputs, checkpoint, known=known, run_id=run_id)
+    except BaseException:
+        await asyncio.to_thread(job.close)
+        raise
+    return job
+
+
+async def _register(
+    job: OpenJob,
+    inputs: list[str],
+    checkpoint: PipelineCheckpoint | None,
+    *,
+    known: bool,
+    run_id: str | None,
+) -> None:
+    store, job_id = job.store, job.job_id
+    if checkpoint is not None and not known and checkpoint.urls_remaining_complete:
+        # A store that lost the job (a new machine's SQLite): the checkpoint lists it.
+        await asyncio.to_thread(store.add_urls, job_id, checkpoint.urls_remaining)
+    drop = job.settings.drop_params
+    intake = await asyncio.to_thread(register_inputs, store, job_id, inputs, drop_params=drop)
+    await asyncio.to_thread(
+        job.dead_letters.record, job_id, intake.invalid, flow_run_id=run_id, only_new=True
+    )
+    job.invalid = len(intake.invalid)
+    job.before = await asyncio.to_thread(store.counts, job_id)
+    await job.checkpointer.save("running", mirror=True)
+
+
+async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult, CheckpointStage]:
+    """The job's result from the store, its final checkpoint, and its status: completed,
+    or interrupted when a stop was asked and URLs are left (else, as it stands)."""
+    counts = await asyncio.to_thread(job.store.counts, job.job_id)
+    result = CrawlResult.from_counts(
+        counts,
+        duration_s=time.monotonic() - job.started,
+        processed_before=job.before.processed,
+        flow_run_id=job.checkpointer.pipeline_id,
+    )
+    stage: CheckpointStage = (
+        "interrupted" if stop_requested and result.pending_count else result.state
+    )
+    await job.checkpointer.save(stage, mirror=True)
+    await asyncio.to_thread(job.store.set_job_status, job.job_id, stage)
+    return result, stage

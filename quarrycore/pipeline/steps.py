@@ -1,0 +1,145 @@
+"""The steps a batch goes through, each with one job and one typed ``run``.
+
+A :class:`Step` turns a batch into the same batch with each open URL record advanced
+(a page, a document) or failed; a :class:`Sink` commits it. The base classes own the
+failure mapping: when a step fails for the whole batch, every open record fails with
+that error at the step's stage, so no URL of a failed step goes missing. A new stage (a
+filter, an archive reader) is one small subclass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from quarrycore.deadletters import DeadLetterStore
+from quarrycore.exceptions import Stage, StageFailed
+from quarrycore.extract.neardup import NearDupConfig
+from quarrycore.extract.pool import ExtractorPool
+from quarrycore.fetch import Fetcher
+from quarrycore.pipeline.scope import CrawlScope, discover_links
+from quarrycore.records import Batch, BatchReport
+from quarrycore.store import DocumentStore
+
+
+def _failed(batch: Batch, stage: Stage, exc: Exception) -> Batch:
+    if isinstance(exc, StageFailed):
+        return batch.fail_open(stage, exc.error, dead_lettered=exc.recorded)
+    return batch.fail_open(stage, exc)
+
+
+class Step(ABC):
+    """One stage over a batch."""
+
+    stage: Stage
+
+    @abstractmethod
+    async def run(self, batch: Batch) -> Batch:
+        """The batch with every open record advanced or failed (may raise for all)."""
+
+    async def __call__(self, batch: Batch) -> Batch:
+        try:
+            return await self.run(batch)
+        except Exception as exc:
+            return _failed(batch, self.stage, exc)
+
+
+class Sink(ABC):
+    """The commit point of a batch."""
+
+    stage: Stage = "store"
+
+    @abstractmethod
+    async def commit(self, batch: Batch) -> BatchReport:
+        """Commit every record of the batch: documents stored, failures recorded."""
+
+    async def __call__(self, batch: Batch) -> BatchReport:
+        try:
+            return await self.commit(batch)
+        except Exception as exc:
+            failed = _failed(batch, self.stage, exc)
+        # The commit failed past its retries: commit the batch as failed instead (that
+        # may fail too; then its error ends the run and a resume redoes the batch).
+        try:
+            return await self.commit(failed)
+        except StageFailed as again:
+            raise again.error from again
+
+
+class Fetch(Step):
+    """Fetch every open URL."""
+
+    stage: Stage = "crawl"
+
+    def __init__(self, fetcher: Fetcher) -> None:
+        self.fetcher = fetcher
+
+    async def run(self, batch: Batch) -> Batch:
+        return await self.fetcher.fetch_batch(batch)
+
+
+class Extract(Step):
+    """Extract every fetched page (extraction processes), then find the in-scope links
+    of the documents when the job follows links."""
+
+    stage: Stage = "extract"
+
+    def __init__(self, pool: ExtractorPool, scope: CrawlScope) -> None:
+        self.pool = pool
+        self.scope = scope
+
+    async def run(self, batch: Batch) -> Batch:
+        extracted = await self.pool.extract(batch)
+        if self.scope.follows_links:
+            extracted = extracted.with_links(discover_links(extracted, self.scope))
+        return extracted
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Committer:
+    """Where and how batches are committed: the dead letters, then the store."""
+
+    store: DocumentStore
+    dead_letters: DeadLetterStore
+    max_urls: int | None = None  # the job's max_pages: links beyond it are not enqueued
+    near_dup: NearDupConfig | None = None
+
+    def commit(
+        self, batch: Batch, *, flow_run_id: str | None = None, task_run_id: str | None = None
+    ) -> BatchReport:
+        """Dead letters first, then the store's transaction: the store is the commit
+        point, so a crash in between leaves the URLs pending and their dead letters open;
+        the next run's outcome then updates or resolves those rows (blocking)."""
+        documents, failures = batch.documents, batch.failures
+        self.dead_letters.record(
+            batch.job_id,
+            [f for f in failures if not f.dead_lettered],
+            flow_run_id=flow_run_id,
+            task_run_id=task_run_id,
+            metadata={"batch": batch.index},
+        )
+        self.dead_letters.resolve(batch.job_id, [doc.url for doc in documents])
+        duplicates = self.store.commit_batch(
+            batch.job_id,
+            documents,
+            failures,
+            links=batch.links,
+            max_urls=self.max_urls,
+            near_dup=self.near_dup,
+        )
+        return BatchReport(
+            batch_index=batch.index,
+            stored=len(documents) - duplicates,
+            failed=len(failures) + duplicates,
+        )
+
+
+class Commit(Sink):
+    """Commit in a thread (the database calls block)."""
+
+    def __init__(self, committer: Committer) -> None:
+        self.committer = committer
+
+    async def commit(self, batch: Batch) -> BatchReport:
+        return await asyncio.to_thread(self.committer.commit, batch)

@@ -1,0 +1,144 @@
+"""The document store: documents and the per-job record of which URLs are done.
+
+It is the commit point of the pipeline. A batch's documents and the states of its URLs
+are written in one transaction, so a crash leaves a URL either pending (to be fetched
+again) or done, never half-stored. Everything else (counts, progress, checkpoints) is
+read from here. This class holds the engine and the transactions; the SQL of each table
+is in the module that owns it (see schema.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from quarrycore.db import make_engine
+from quarrycore.extract.neardup import NearDupConfig
+from quarrycore.records import Document, Failure
+from quarrycore.store import documents, frontier, jobs
+from quarrycore.store.frontier import JobCounts, Mark
+from quarrycore.store.jobs import JobLock
+from quarrycore.store.schema import FAILED, STORED, create_tables
+
+
+class DocumentStore:
+    """The ``jobs``, ``job_urls``, ``documents`` and ``minhash_bands`` tables of one
+    database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        create_tables(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- jobs -------------------------------------------------------------------------
+    def job_exists(self, job_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return jobs.job_exists(conn, job_id)
+
+    def start_job(self, job_id: str, settings: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            jobs.start_job(conn, job_id, settings)
+
+    def set_job_status(self, job_id: str, status: str) -> None:
+        with self.engine.begin() as conn:
+            jobs.set_job_status(conn, job_id, status)
+
+    def job_settings(self, job_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            return jobs.job_settings(conn, job_id)
+
+    def job_status(self, job_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return jobs.job_status(conn, job_id)
+
+    def job_ids(self) -> list[str]:
+        with self.engine.connect() as conn:
+            return jobs.job_ids(conn)
+
+    def lease(self, job_id: str, *, ttl: float) -> JobLock:
+        """The lease of ``job_id`` for this run (``acquire`` it to hold the job)."""
+        return JobLock(self.engine, job_id, ttl=ttl)
+
+    # -- the frontier -----------------------------------------------------------------
+    def add_urls(self, job_id: str, urls: Iterable[str], *, invalid: Sequence[Failure] = ()) -> int:
+        """Register URLs as pending for the job, in order, and invalid inputs as failed at
+        stage ``validate``; URLs the job already has keep their state. Returns the number
+        of URLs new to the job."""
+        with self.engine.begin() as conn:
+            return frontier.add(conn, job_id, urls, invalid)
+
+    def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:
+        for page in self.iter_pending_with_depth(job_id, batch_size):
+            yield [url for url, _ in page]
+
+    def iter_pending_with_depth(
+        self, job_id: str, batch_size: int
+    ) -> Iterator[list[tuple[str, int]]]:
+        """Pending URLs (with their link depth) in registration order, a batch at a time."""
+        return frontier.iter_pages(self.engine, job_id, batch_size)
+
+    def pending_urls(self, job_id: str, limit: int) -> list[str] | None:
+        """All pending URLs of the job in order, or ``None`` when there are more than
+        ``limit`` (then the store itself is the list)."""
+        with self.engine.connect() as conn:
+            return frontier.pending_urls(conn, job_id, limit)
+
+    def requeue(self, job_id: str, urls: Sequence[str]) -> int:
+        """Make failed URLs of the job pending again (a dead-letter replay); URLs the job
+        does not have are added. Returns how many will be processed."""
+        with self.engine.begin() as conn:
+            requeued = frontier.requeue(conn, job_id, urls)
+        return requeued + self.add_urls(job_id, urls)
+
+    # -- the commit point -------------------------------------------------------------
+    def commit_batch(
+        self,
+        job_id: str,
+        docs: Sequence[Document],
+        failures: Sequence[Failure],
+        *,
+        links: Sequence[tuple[str, int]] = (),
+        max_urls: int | None = None,
+        near_dup: NearDupConfig | None = None,
+    ) -> int:
+        """Store documents and mark their URLs stored, and failures failed, atomically;
+        a document whose text the job already has (same normalised-text hash, or a near
+        duplicate) is not stored again: its URL is marked a ``Duplicate`` (or
+        ``NearDuplicate``) of the stored one, in the same transaction, so a resume never
+        makes a document a duplicate of itself. The links the stored documents lead to
+        are enqueued in that transaction too (once per job, at most ``max_urls`` URLs in
+        the job). Returns the number of duplicates."""
+        with self.engine.begin() as conn:
+            kept, repeats = documents.split_duplicates(conn, job_id, docs, near_dup)
+            marks = [Mark(d.url, STORED) for d in kept]
+            marks += [
+                Mark(r.document.url, FAILED, "filter", r.kind.__name__, r.of) for r in repeats
+            ]
+            marks += [Mark(f.url, FAILED, f.stage, f.error_type) for f in failures]
+            documents.insert(conn, job_id, kept, datetime.now(UTC))
+            frontier.mark(conn, job_id, marks)
+            if links:
+                frontier.enqueue_links(conn, job_id, links, max_urls)
+        return len(repeats)
+
+    # -- reading ----------------------------------------------------------------------
+    def counts(self, job_id: str) -> JobCounts:
+        with self.engine.connect() as conn:
+            return frontier.counts(conn, job_id)
+
+    def url_states(self, job_id: str) -> dict[str, tuple[str, str | None]]:
+        """Every URL of the job with its state and error type (for tests and tools)."""
+        with self.engine.connect() as conn:
+            return frontier.url_states(conn, job_id)
+
+    def duplicates(self, job_id: str) -> dict[str, str]:
+        """URL -> the URL whose stored document it duplicates."""
+        with self.engine.connect() as conn:
+            return frontier.duplicates(conn, job_id)
+
+    def iter_documents(self, job_id: str | None = None) -> Iterator[dict[str, Any]]:
+        return documents.iter_rows(self.engine, job_id)

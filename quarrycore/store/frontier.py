@@ -1,0 +1,268 @@
+"""The ``job_urls`` table: every URL of every job, and whether it is done. Every
+statement on ``job_urls`` is in this module.
+
+A URL is ``pending`` until the transaction that stores its document (or its failure)
+marks it ``stored`` or ``failed``; that per-job record is also the set of URLs a
+link-following crawl has seen, so memory does not grow with the crawl.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from quarrycore.db import upsert
+from quarrycore.records import Failure
+from quarrycore.store.schema import FAILED, PENDING, STORED, job_urls
+from quarrycore.urls import url_key
+
+_INSERT_CHUNK = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """Where a job stands, as the store knows it."""
+
+    job_id: str
+    pending: int = 0
+    stored: int = 0
+    failed: int = 0
+    failures_by_type: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.stored + self.failed
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.processed
+
+
+@dataclass(frozen=True, slots=True)
+class Mark:
+    """What one URL of a committed batch became."""
+
+    url: str
+    state: str  # STORED or FAILED
+    stage: str | None = None
+    error_type: str | None = None
+    duplicate_of: str | None = None  # the URL whose stored document this one repeats
+
+
+def count(conn: sa.Connection, job_id: str) -> int:
+    query = sa.select(sa.func.count()).select_from(job_urls).where(job_urls.c.job_id == job_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def _last_seq(conn: sa.Connection, job_id: str) -> int:
+    query = sa.select(sa.func.coalesce(sa.func.max(job_urls.c.seq), 0)).where(
+        job_urls.c.job_id == job_id
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def add(conn: sa.Connection, job_id: str, urls: Iterable[str], invalid: Sequence[Failure]) -> int:
+    """Register URLs as pending, in order, and invalid inputs as failed at stage
+    ``validate``; URLs the job already has keep their state. Returns how many are new."""
+    now = datetime.now(UTC)
+    seq = _last_seq(conn, job_id)
+    before = count(conn, job_id)
+    chunk: list[dict[str, Any]] = []
+    entries = itertools.chain(((url, None) for url in urls), ((f.url, f) for f in invalid))
+    for url, failure in entries:
+        seq += 1
+        chunk.append(
+            {
+                "job_id": job_id,
+                "url_key": url_key(url),
+                "url": url,
+                "seq": seq,
+                "depth": 0,
+                "state": PENDING if failure is None else FAILED,
+                "stage": None if failure is None else failure.stage,
+                "error_type": None if failure is None else failure.error_type,
+                "updated_at": now,
+            }
+        )
+        if len(chunk) >= _INSERT_CHUNK:
+            upsert(conn, job_urls, chunk, keys=["job_id", "url_key"])
+            chunk = []
+    upsert(conn, job_urls, chunk, keys=["job_id", "url_key"])
+    return count(conn, job_id) - before
+
+
+def enqueue_links(
+    conn: sa.Connection, job_id: str, links: Sequence[tuple[str, int]], max_urls: int | None
+) -> None:
+    """Add the (URL, depth) links the job does not have yet, at most ``max_urls`` in all."""
+    wanted = {url_key(url): (url, depth) for url, depth in reversed(links)}
+    known = set(
+        conn.execute(
+            sa.select(job_urls.c.url_key).where(
+                job_urls.c.job_id == job_id, job_urls.c.url_key.in_(list(wanted))
+            )
+        ).scalars()
+    )
+    fresh = [
+        (key, *wanted[key])
+        for key in dict.fromkeys(url_key(u) for u, _ in links)
+        if key not in known
+    ]
+    if max_urls is not None:
+        fresh = fresh[: max(0, max_urls - count(conn, job_id))]
+    if not fresh:
+        return
+    seq, now = _last_seq(conn, job_id), datetime.now(UTC)
+    rows = [
+        {
+            "job_id": job_id,
+            "url_key": key,
+            "url": url,
+            "seq": seq + i,
+            "depth": depth,
+            "state": PENDING,
+            "updated_at": now,
+        }
+        for i, (key, url, depth) in enumerate(fresh, start=1)
+    ]
+    upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
+
+
+def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark]) -> None:
+    """Mark URLs done (stored, or failed with stage and error type)."""
+    if not marks:
+        return
+    statement = (
+        job_urls.update()
+        .where(
+            job_urls.c.job_id == sa.bindparam("b_job"),
+            job_urls.c.url_key == sa.bindparam("b_key"),
+        )
+        .values(
+            state=sa.bindparam("b_state"),
+            stage=sa.bindparam("b_stage"),
+            error_type=sa.bindparam("b_error"),
+            duplicate_of=sa.bindparam("b_dup"),
+            updated_at=datetime.now(UTC),
+        )
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "b_job": job_id,
+                "b_key": url_key(m.url),
+                "b_state": m.state,
+                "b_stage": m.stage,
+                "b_error": m.error_type,
+                "b_dup": m.duplicate_of,
+            }
+            for m in marks
+        ],
+    )
+
+
+def requeue(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> int:
+    """Make failed URLs of the job pending again; returns how many were failed."""
+    query = (
+        job_urls.update()
+        .where(
+            job_urls.c.job_id == job_id,
+            job_urls.c.url_key.in_([url_key(u) for u in urls]),
+            job_urls.c.state == FAILED,
+        )
+        .values(state=PENDING, stage=None, error_type=None, updated_at=datetime.now(UTC))
+    )
+    return int(conn.execute(query).rowcount)
+
+
+def pending_page(
+    conn: sa.Connection, job_id: str, after_seq: int, limit: int
+) -> list[tuple[str, int, int]]:
+    """Up to ``limit`` pending (URL, seq, depth) after ``after_seq``, in registration order
+    (keyset pagination, so URLs committed meanwhile do not shift the pages)."""
+    rows = conn.execute(
+        sa.select(job_urls.c.url, job_urls.c.seq, job_urls.c.depth)
+        .where(
+            job_urls.c.job_id == job_id,
+            job_urls.c.state == PENDING,
+            job_urls.c.seq > after_seq,
+        )
+        .order_by(job_urls.c.seq)
+        .limit(limit)
+    ).all()
+    return [(row.url, row.seq, row.depth) for row in rows]
+
+
+def pending_urls(conn: sa.Connection, job_id: str, limit: int) -> list[str] | None:
+    """All pending URLs in order, or ``None`` when there are more than ``limit``."""
+    rows = (
+        conn.execute(
+            sa.select(job_urls.c.url)
+            .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING)
+            .order_by(job_urls.c.seq)
+            .limit(limit + 1)
+        )
+        .scalars()
+        .all()
+    )
+    return None if len(rows) > limit else list(rows)
+
+
+def counts(conn: sa.Connection, job_id: str) -> JobCounts:
+    by_state: dict[str, int] = dict(
+        conn.execute(
+            sa.select(job_urls.c.state, sa.func.count())
+            .where(job_urls.c.job_id == job_id)
+            .group_by(job_urls.c.state)
+        )
+        .tuples()
+        .all()
+    )
+    by_type = conn.execute(
+        sa.select(job_urls.c.stage, job_urls.c.error_type, sa.func.count())
+        .where(job_urls.c.job_id == job_id, job_urls.c.state == FAILED)
+        .group_by(job_urls.c.stage, job_urls.c.error_type)
+    ).tuples()
+    return JobCounts(
+        job_id=job_id,
+        pending=by_state.get(PENDING, 0),
+        stored=by_state.get(STORED, 0),
+        failed=by_state.get(FAILED, 0),
+        failures_by_type={f"{stage}/{etype}": n for stage, etype, n in by_type},
+    )
+
+
+def url_states(conn: sa.Connection, job_id: str) -> dict[str, tuple[str, str | None]]:
+    rows = conn.execute(
+        sa.select(job_urls.c.url, job_urls.c.state, job_urls.c.error_type).where(
+            job_urls.c.job_id == job_id
+        )
+    ).all()
+    return {row.url: (row.state, row.error_type) for row in rows}
+
+
+def duplicates(conn: sa.Connection, job_id: str) -> dict[str, str]:
+    rows = conn.execute(
+        sa.select(job_urls.c.url, job_urls.c.duplicate_of).where(
+            job_urls.c.job_id == job_id, job_urls.c.duplicate_of.is_not(None)
+        )
+    ).all()
+    return {row.url: row.duplicate_of for row in rows}
+
+
+def iter_pages(engine: sa.Engine, job_id: str, batch_size: int) -> Iterator[list[tuple[str, int]]]:
+    """Pending (URL, depth) a batch at a time, each page read in its own connection."""
+    last_seq = 0
+    while True:
+        with engine.connect() as conn:
+            page = pending_page(conn, job_id, last_seq, batch_size)
+        if not page:
+            return
+        last_seq = page[-1][1]
+        yield [(url, depth) for url, _, depth in page]
