@@ -54,7 +54,7 @@ def main() -> None:
         sys.exit("set PREFECT_API_URL to the server to set up, e.g. http://127.0.0.1:4200/api")
     created = asyncio.run(ensure_work_pool(args.pool))
     print(f"work pool {args.pool}: {'created' if created else 'already there'}")
-    _prefect("block", "register", "-m", "quarrycore.blocks.checkpoint")
+    _prefect("block", "register", "-m", "quarrycore.blocks")
     if args.store_url:
         from quarrycore.blocks.store import connector_for
 
