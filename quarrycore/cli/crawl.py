@@ -125,7 +125,12 @@ def _run(
     try:
         ensure_detached_server()
         if resume:
-            asyncio.run(_check_resumable(chosen, job))
+            # The flow's own resume checks, before it starts: a clear line, no failed run.
+            from quarrycore.flows.hooks import mirror_for
+            from quarrycore.pipeline.job import check_resumable
+
+            request = JobRequest(job_id=job, resume=True)
+            asyncio.run(check_resumable(request, chosen, mirror_for(chosen)))
         if progress and sys.stderr.isatty():
             from quarrycore.cli.progress import StoreProgress
 
@@ -140,25 +145,6 @@ def _run(
     print_summary(result.summary_rows(), title=f"job {job}")
     if result.state != "completed":
         raise fail(f"job {job} {result.state}; resume with: quarry crawl --resume {job}", 1)
-
-
-async def _check_resumable(chosen: QuarrySettings, job: str) -> None:
-    """Fail fast, before the flow starts, on a damaged checkpoint or an unknown job: the
-    flow's own checks (quarrycore.pipeline.job), run ahead of it."""
-    from quarrycore.flows.hooks import mirror_for
-    from quarrycore.pipeline.job import resume_checkpoint
-    from quarrycore.store import DocumentStore
-
-    request = JobRequest(job_id=job, resume=True)
-    if await resume_checkpoint(request, chosen, mirror_for(chosen)) is None:
-        store = await asyncio.to_thread(DocumentStore, chosen.database_url)
-        try:
-            if not await asyncio.to_thread(store.job_exists, job):
-                raise fail(
-                    f"nothing to resume: no checkpoint and no job {job!r} in {chosen.database_url}"
-                )
-        finally:
-            store.close()
 
 
 def demo(

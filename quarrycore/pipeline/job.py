@@ -92,6 +92,30 @@ async def resume_checkpoint(
     return checkpoint
 
 
+def _nothing_to_resume(job_id: str, settings: QuarrySettings) -> ConfigError:
+    return ConfigError(
+        f"nothing to resume: no checkpoint and no job {job_id!r} in "
+        f"{mask_database_url(settings.database_url)}"
+    )
+
+
+async def check_resumable(
+    request: JobRequest, settings: QuarrySettings, mirror: CheckpointMirror | None
+) -> None:
+    """Fail on what would stop a resume (a damaged or foreign checkpoint, a job that
+    neither a checkpoint nor the store has) before any work: :func:`open_job`'s own
+    checks, for a caller that wants them early (the CLI, before Prefect starts)."""
+    if await resume_checkpoint(request, settings, mirror) is not None:
+        return
+    job_id = validate_job_id(request.job_id or "")
+    store = await asyncio.to_thread(DocumentStore, settings.database_url)
+    try:
+        if not await asyncio.to_thread(store.job_exists, job_id):
+            raise _nothing_to_resume(job_id, settings)
+    finally:
+        await asyncio.to_thread(store.close)
+
+
 async def sitemap_pages(
     settings: QuarrySettings, inputs: list[str], scope: CrawlScope
 ) -> list[str]:
@@ -134,10 +158,7 @@ async def open_job(
         if scope.max_pages is not None:
             inputs = inputs[: scope.max_pages]
         if request.resuming and checkpoint is None and not known:
-            raise ConfigError(
-                f"nothing to resume: no checkpoint and no job {job_id!r} in "
-                f"{mask_database_url(settings.database_url)}"
-            )
+            raise _nothing_to_resume(job_id, settings)
         if not inputs and not known and checkpoint is None:
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
         job_settings = {**settings.model_dump(mode="json"), "crawl_scope": scope.to_json()}
