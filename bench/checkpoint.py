@@ -54,7 +54,6 @@ async def _atimed(coro: Awaitable[T]) -> tuple[T, float]:
 
 async def measure(size: int, workdir: Path, full_block_limit: int) -> Row:
     from quarrycore.blocks.checkpoint import BlockMirror, PipelineCheckpointBlock
-
     from quarrycore.checkpoint import CheckpointFile, read_checkpoint, snapshot
     from quarrycore.settings import QuarrySettings
     from quarrycore.store import DocumentStore

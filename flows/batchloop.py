@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from prefect import get_run_logger
 from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifact
-from quarrycore.tasks.crawl import crawl_batch
-from quarrycore.tasks.extract import extract_batch
-from quarrycore.tasks.hooks import record_failed_batch
-from quarrycore.tasks.policy import retry_options
-from quarrycore.tasks.steps import TaskSink, TaskStep
-from quarrycore.tasks.store import store_batch
 
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.loop import Pipeline
 from quarrycore.pipeline.runner import JobStages, run_job
 from quarrycore.pipeline.signals import StopSignals
 from quarrycore.records import BatchReport
+from quarrycore.tasks.crawl import crawl_batch
+from quarrycore.tasks.extract import extract_batch
+from quarrycore.tasks.hooks import record_failed_batch
+from quarrycore.tasks.policy import retry_options
+from quarrycore.tasks.steps import TaskSink, TaskStep
+from quarrycore.tasks.store import store_batch
 
 
 def artifact_key(prefix: str, job_id: str) -> str:

@@ -16,15 +16,15 @@ from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
+
 from quarrycore.flows._compat import sync_compatible_flow
 from quarrycore.flows.batchloop import artifact_key, run_batches_of
 from quarrycore.flows.hooks import mark_saved_on_stop, mirror_for, on_cancellation, on_crashed
 from quarrycore.flows.parameters import settings_for_run
-from quarrycore.tasks.job import finish_job_task, open_job_task
-
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.request import JobRequest, ScopeRequest
 from quarrycore.pipeline.result import CrawlResult
+from quarrycore.tasks.job import finish_job_task, open_job_task
 
 
 def _run_name() -> str:

@@ -13,10 +13,10 @@ from typing import Any
 
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.objects import State as PrefectState
-from quarrycore.blocks.checkpoint import BlockMirror
-from quarrycore.flows.parameters import settings_for_run
 
+from quarrycore.blocks.checkpoint import BlockMirror
 from quarrycore.checkpoint import CheckpointMirror, CheckpointStage, JobCheckpointer
+from quarrycore.flows.parameters import settings_for_run
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from quarrycore.blocks.store import store_url
-
 from quarrycore.settings import QuarrySettings, settings_from_parameters
 
 # Flow parameters that are settings by the same name (any other setting: ``options``).

@@ -13,10 +13,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from quarrycore.flows.crawl import quarry_crawl
-from quarrycore.flows.parameters import settings_for_run
 
 from quarrycore.deadletters import DeadLetterFilter
+from quarrycore.flows.crawl import quarry_crawl
+from quarrycore.flows.parameters import settings_for_run
 from quarrycore.pipeline.replay import requeue_dead_letters
 from quarrycore.pipeline.result import CrawlResult
 from quarrycore.settings import QuarrySettings

@@ -1,8 +1,9 @@
 """A Prefect task as a pipeline step: the core's batch loop calls it like any step.
 
-When the task fails past its retries, its ``on_failure`` hook has written the batch's
-open URLs to the dead letters; the step then fails them with the task's own error,
-marked as recorded, so the commit does not count them twice.
+When the task fails past its retries, its ``on_failure`` hook writes the batch's open
+URLs to the dead letters; the step then fails them with the task's own error, marked
+recorded when (and only when) the hook's write succeeded, so the commit writes each
+failure exactly once.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from typing import Any
 
 from prefect import Task
 from prefect.client.schemas.objects import State
-from quarrycore.tasks.policy import exception_of
 
 from quarrycore.exceptions import StageFailed
 from quarrycore.pipeline.steps import Sink, Step
 from quarrycore.records import Batch, BatchReport
+from quarrycore.tasks.hooks import take_recorded
+from quarrycore.tasks.policy import exception_of
 
 
 async def _run_task(task: Task[..., Any], batch: Batch, *args: Any) -> Any:
@@ -23,7 +25,9 @@ async def _run_task(task: Task[..., Any], batch: Batch, *args: Any) -> Any:
     state: State[Any] = await task(batch, *args, return_state=True)
     if state.is_failed():
         error = exception_of(state) or RuntimeError(state.message or "task failed")
-        raise StageFailed(error, recorded=True)
+        task_run_id = state.state_details.task_run_id
+        recorded = task_run_id is not None and take_recorded(str(task_run_id))
+        raise StageFailed(error, recorded=recorded)
     return await state.aresult()
 
 

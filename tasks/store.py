@@ -8,10 +8,10 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run, task_run
-from quarrycore.tasks.crawl import forget_fetched
 
 from quarrycore.pipeline.steps import Committer
 from quarrycore.records import Batch, BatchReport
+from quarrycore.tasks.crawl import forget_fetched
 
 
 @task(

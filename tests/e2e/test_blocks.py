@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from quarrycore.blocks.checkpoint import BlockMirror, PipelineCheckpointBlock, checkpoint_block_name
-
 from quarrycore.checkpoint import PipelineCheckpoint
 from quarrycore.store import JobCounts
 

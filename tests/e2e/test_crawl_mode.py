@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from quarrycore.flows.crawl import quarry_crawl
-
 from quarrycore.store import DocumentStore
 from tests.e2e.jobs import (
     depth_of,

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import quarrycore.flows.crawl
-from quarrycore.flows.replay import replay_dead_letters
 
+import quarrycore.flows.crawl
 import quarrycore.pipeline.job
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.flows.replay import replay_dead_letters
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore
 from tests.e2e.jobs import numbered_site
@@ -74,6 +74,44 @@ async def test_failed_store_task_hook_records_every_url_of_the_batch(
         for r in store_rows
     )
     assert {r["url"] for r in store_rows} == set(urls[:12])
+
+
+class DeadLettersThatFailInHooks(DeadLetterStore):
+    """A real dead-letter store whose writes from a task's failure hook raise (the hook's
+    database is away for a moment): Prefect only logs a hook's exception."""
+
+    def record(self, job_id: str, failures: Sequence[Failure], **kw: Any) -> None:
+        if "task" in (kw.get("metadata") or {}):
+            raise OSError("dead-letter database unavailable")
+        super().record(job_id, failures, **kw)
+
+
+async def test_a_failure_hook_that_cannot_write_loses_no_dead_letter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(quarrycore.pipeline.job, "DocumentStore", StoreThatCannotStoreDocuments)
+    monkeypatch.setattr(quarrycore.pipeline.job, "DeadLetterStore", DeadLettersThatFailInHooks)
+    site = numbered_site(6)
+    with site:
+        result = await quarrycore.flows.crawl.quarry_crawl(
+            urls=site.urls,
+            job_id="hook-fails",
+            batch_size=3,
+            database_url=f"sqlite:///{tmp_path}/s.db",
+            options=_options(tmp_path),
+        )
+    assert result.failures_by_type == {"store/ValueError": 6}
+    rows = list(
+        DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}").rows(
+            DeadLetterFilter(job_id="hook-fails")
+        )
+    )
+    # Written by the commit instead of the hook: every URL once, none lost.
+    assert sorted(r["url"] for r in rows) == sorted(site.urls)
+    assert all(
+        (r["stage"], r["error_type"], r["failure_count"]) == ("store", "ValueError", 1)
+        for r in rows
+    )
 
 
 async def test_replay_stores_what_recovered_and_leaves_permanent_failures(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import signal
 from pathlib import Path
 
 from quarrycore.flows.crawl import quarry_crawl
-
 from quarrycore.store import DocumentStore
 from tests.e2e.jobs import quarry_env, run_quarry, start_quarry, wait_for_processed
 from tests.support.siteserver import Response, SiteServer

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from quarrycore.flows.crawl import quarry_crawl
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.extract.page import extract_page
 from quarrycore.extract.pool import ExtractorPool
+from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.records import Batch, Document
 from quarrycore.settings import TRACKING_PARAMS
 from quarrycore.store import DocumentStore

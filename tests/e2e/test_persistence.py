@@ -8,8 +8,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import quarrycore.flows.crawl
 
+import quarrycore.flows.crawl
 import quarrycore.pipeline.job
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore

@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from quarrycore.flows.crawl import quarry_crawl
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.pipeline.result import CrawlResult
 from quarrycore.store import DocumentStore
 from tests.support.sites import BODY_LIMIT, EXPECTED_OUTCOMES, LATIN1_TEXT

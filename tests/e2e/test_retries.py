@@ -8,14 +8,14 @@ from typing import Any, cast
 
 import sqlalchemy.exc
 from prefect import State, flow
-from quarrycore.tasks.policy import retry_options
-from quarrycore.tasks.store import store_batch
 
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.pipeline.steps import Committer
 from quarrycore.records import Batch, BatchReport, Document, Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
+from quarrycore.tasks.policy import retry_options
+from quarrycore.tasks.store import store_batch
 
 
 class FlakyStore(DocumentStore):

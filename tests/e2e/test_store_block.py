@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from prefect.client.orchestration import get_client
-from quarrycore.blocks.store import connector_for, url_from_block
-from quarrycore.flows.crawl import quarry_crawl
 
+from quarrycore.blocks.store import connector_for, url_from_block
 from quarrycore.exceptions import ConfigError
+from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
 from tests.support.sites import HTML
 from tests.support.siteserver import Response, SiteServer

@@ -10,9 +10,6 @@ import httpx
 import pytest
 import sqlalchemy.exc
 from prefect.states import Completed, Failed
-from quarrycore.tasks.crawl import crawl_batch, crawl_cache_key
-from quarrycore.tasks.policy import retry_on_transient, retry_options
-from quarrycore.tasks.store import store_batch
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import HTTPStatus, NotHTML
@@ -21,6 +18,9 @@ from quarrycore.pipeline.steps import Committer, Fetch
 from quarrycore.records import Batch, Document, Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
+from quarrycore.tasks.crawl import crawl_batch, crawl_cache_key
+from quarrycore.tasks.policy import retry_on_transient, retry_options
+from quarrycore.tasks.store import store_batch
 
 
 async def test_store_task_body_commits_documents_and_failures(tmp_path: Path) -> None:
