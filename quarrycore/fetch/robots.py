@@ -37,7 +37,7 @@ class RobotsCache:
         self._agent = user_agent.split("/", 1)[0].strip() or user_agent
         self._ttl = ttl
         self._entries: dict[str, _RobotsEntry] = {}
-        self._pending: dict[str, asyncio.Future[_RobotsEntry]] = {}
+        self._loading: dict[str, asyncio.Task[_RobotsEntry]] = {}
 
     async def check(self, url: str) -> float | None:
         """Raise if ``url`` may not be fetched now; return the origin's Crawl-delay."""
@@ -61,21 +61,19 @@ class RobotsCache:
         entry = self._entries.get(origin)
         if entry is not None and entry.expires > time.monotonic():
             return entry
-        pending = self._pending.get(origin)
-        if pending is None:
-            pending = asyncio.get_running_loop().create_future()
-            self._pending[origin] = pending
-            try:
-                entry = await self._load(origin)
-                self._entries[origin] = entry
-                pending.set_result(entry)
-            except BaseException as exc:
-                pending.set_exception(exc)
-                raise
-            finally:
-                del self._pending[origin]
-            return entry
-        return await asyncio.shield(pending)
+        loading = self._loading.get(origin)
+        if loading is None:
+            # A task of its own, not the first asker's: an asker that gives up (its
+            # deadline) cancels only its own wait, never the fetch the others share.
+            loading = asyncio.create_task(self._load(origin), name=f"robots {origin}")
+            self._loading[origin] = loading
+            loading.add_done_callback(lambda done: self._loaded(origin, done))
+        return await asyncio.shield(loading)
+
+    def _loaded(self, origin: str, done: asyncio.Task[_RobotsEntry]) -> None:
+        del self._loading[origin]
+        if not done.cancelled() and done.exception() is None:
+            self._entries[origin] = done.result()
 
     async def _load(self, origin: str) -> _RobotsEntry:
         now = time.monotonic()

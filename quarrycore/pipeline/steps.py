@@ -23,10 +23,17 @@ from quarrycore.records import Batch, BatchReport
 from quarrycore.store import DocumentStore
 
 
-def _failed(batch: Batch, stage: Stage, exc: Exception) -> Batch:
+def _failed(batch: Batch, stage: Stage, exc: BaseException) -> Batch:
     if isinstance(exc, StageFailed):
         return batch.fail_open(stage, exc.error, dead_lettered=exc.recorded)
     return batch.fail_open(stage, exc)
+
+
+def _spurious(exc: asyncio.CancelledError) -> bool:
+    """A cancellation that did not come from cancelling this task (a stop) but leaked out
+    of the step's work: a failure of the batch, never a reason to end the run."""
+    task = asyncio.current_task()
+    return task is not None and not task.cancelling()
 
 
 class Step(ABC):
@@ -41,6 +48,10 @@ class Step(ABC):
     async def __call__(self, batch: Batch) -> Batch:
         try:
             return await self.run(batch)
+        except asyncio.CancelledError as exc:
+            if not _spurious(exc):
+                raise
+            return _failed(batch, self.stage, exc)
         except Exception as exc:
             return _failed(batch, self.stage, exc)
 
@@ -57,6 +68,10 @@ class Sink(ABC):
     async def __call__(self, batch: Batch) -> BatchReport:
         try:
             return await self.commit(batch)
+        except asyncio.CancelledError as exc:
+            if not _spurious(exc):
+                raise
+            failed = _failed(batch, self.stage, exc)
         except Exception as exc:
             failed = _failed(batch, self.stage, exc)
         # The commit failed past its retries: commit the batch as failed instead (that

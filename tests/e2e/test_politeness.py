@@ -59,6 +59,23 @@ async def test_robots_rules_and_crawl_delay_are_honoured() -> None:
     assert min(gaps) >= 0.3 - 0.02, gaps  # Crawl-delay 0.3 s, 20 ms tolerance
 
 
+async def test_a_slow_robots_txt_fails_no_waiter_but_its_own() -> None:
+    """The first URL to ask for robots.txt times out while it is still loading: its
+    deadline must not cancel the other URLs waiting for the same robots.txt."""
+    robots = Response(200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"}, 0.8)
+    routes: dict[str, Any] = {"/robots.txt": robots} | {f"/p/{i}": PAGE for i in range(6)}
+    with SiteServer(routes) as site:
+        urls = [site.url(f"/p/{i}") for i in range(6)]
+        # fetch_deadline below the robots.txt delay: each URL's first try times out.
+        outcomes = await fetch_all(
+            settings(per_host_concurrency=8, fetch_deadline=0.3, fetch_retries=6), urls
+        )
+        robots_fetches = site.count("/robots.txt")
+    assert set(outcomes) == set(urls)  # every URL has its own outcome, none cancelled
+    assert all(isinstance(outcomes[u], FetchedPage) for u in urls), outcomes
+    assert robots_fetches == 1  # the shared fetch went on and served every URL
+
+
 @pytest.mark.parametrize(("status", "outcome"), [(404, None), (503, "RobotsUnavailable")])
 async def test_robots_4xx_allows_and_5xx_means_retry_later(
     status: int, outcome: str | None

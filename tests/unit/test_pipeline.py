@@ -155,3 +155,27 @@ async def test_stop_request_ends_the_loop_before_the_next_batch() -> None:
         should_stop=lambda: len(crawled) >= 2,
     )
     assert crawled == [0, 1]
+
+
+async def test_a_cancellation_that_is_no_stop_fails_the_batch_not_the_run() -> None:
+    committed: list[Batch] = []
+
+    async def crawl(batch: Batch) -> Batch:
+        if batch.index == 0:
+            raise asyncio.CancelledError  # leaked from a shared future, say; nobody stopped
+        return batch.advance([page(u) for u in batch.urls])
+
+    async def extract(crawled: Batch) -> Batch:
+        return crawled.advance([document(p.url) for p in crawled.pages])
+
+    async def store(extracted: Batch) -> BatchReport:
+        committed.append(extracted)
+        return BatchReport(extracted.index, len(extracted.documents), len(extracted.failures))
+
+    async def on_done(report: BatchReport) -> None:
+        pass
+
+    await run_batches(batches(2), stages(crawl, extract, store), on_done=on_done)
+    first, second = committed
+    assert {f.error_type for f in first.failures} == {"CancelledError"}
+    assert len(second.documents) == 2  # the run went on
