@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -17,7 +18,12 @@ class StopSignals:
     The first signal asks the job to stop taking batches and commit what is in flight
     (within ``shutdown_grace``); the second cancels in-flight work at once (what is
     committed stays committed). Afterwards the signal is handed back to whoever handled
-    it before (Prefect's SIGTERM bridge, Python's KeyboardInterrupt)."""
+    it before (Prefect's SIGTERM bridge, Python's KeyboardInterrupt).
+
+    Python delivers signals to the main thread only. A job run on another thread (a flow
+    called from a worker thread) installs nothing: a signal then reaches whoever handles
+    it in the main thread (Prefect: the run crashes, its hook saves the checkpoint, and
+    a resume redoes the uncommitted batches)."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -29,14 +35,13 @@ class StopSignals:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def install(self) -> bool:
-        self._loop = asyncio.get_running_loop()
-        try:
-            for sig in self.SIGNALS:
-                self._previous[sig] = signal.getsignal(sig)
-                self._loop.add_signal_handler(sig, self._handle, sig)
-        except (ValueError, RuntimeError):  # not the main thread: Prefect's handling stays
-            self.restore()
+        """Take SIGINT and SIGTERM; False (and nothing changed) off the main thread."""
+        if threading.current_thread() is not threading.main_thread():
             return False
+        self._loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.getsignal(sig)
+            self._loop.add_signal_handler(sig, self._handle, sig)
         return True
 
     def restore(self) -> None:
