@@ -17,6 +17,7 @@ from prefect.client.orchestration import get_client
 from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 
+from quarrycore.exceptions import RunStopped
 from quarrycore.flows._compat import sync_compatible_flow
 from quarrycore.flows.batchloop import artifact_key, run_batches_of
 from quarrycore.flows.hooks import mark_saved_on_stop, mirror_for, on_cancellation, on_crashed
@@ -107,7 +108,11 @@ async def quarry_crawl(
     job = await open_job_task(request, settings, run_id, mirror_for(settings))
     try:
         await _announce(job)
-        signals = await run_batches_of(job)
+        try:
+            signals = await run_batches_of(job)
+        except RunStopped:
+            await job.checkpointer.save("interrupted", mirror=True)
+            raise
         result, stage = await finish_job_task(job, signals.stop_requested)
         await _summarise(job, result, stage)
         if signals.received is not None and stage == "interrupted":

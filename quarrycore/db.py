@@ -52,6 +52,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def db_epoch(dialect: str) -> sa.ColumnElement[float]:
+    """Now, in seconds since the epoch, on the database's clock (not this machine's)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()), sa.Float)
+    if dialect == "sqlite":
+        # julianday('now') is UTC with millisecond precision.
+        return (sa.func.julianday("now") - 2440587.5) * 86400.0
+    return sa.cast(sa.func.extract("epoch", sa.func.current_timestamp()), sa.Float)
+
+
 def upsert(
     conn: sa.Connection,
     table: sa.Table,

@@ -9,6 +9,8 @@ names stored for every URL that failed::
     │   └── NoURLsError              nothing to crawl
     ├── InvalidJobId                 a job id that is not a safe file name
     ├── JobLocked                    another live run holds the job
+    ├── RunStopped                   the run must stop (its URLs stay pending)
+    │   └── JobLockLost              another run took this run's lease: it may not commit
     ├── StageFailed                  a stage failed for a whole batch (its URLs fail)
     ├── CheckpointError
     │   ├── CorruptCheckpoint        unreadable or invalid checkpoint file
@@ -74,6 +76,16 @@ class InvalidJobId(QuarryError):
 
 class JobLocked(QuarryError):
     """Another live run holds this job."""
+
+
+class RunStopped(QuarryError):
+    """The run must stop now; the batches it has not committed stay pending for a resume.
+    Not a failure of any URL: no step maps it to failures, no hook records it."""
+
+
+class JobLockLost(RunStopped):
+    """This run's lease on the job was taken by another run (it expired, or was stolen):
+    it may not commit another batch."""
 
 
 class StageFailed(QuarryError):

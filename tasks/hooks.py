@@ -20,7 +20,7 @@ from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
 
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.exceptions import Stage, is_transient
+from quarrycore.exceptions import RunStopped, Stage, is_transient
 from quarrycore.records import Batch, Failure
 from quarrycore.tasks.policy import exception_of
 
@@ -47,6 +47,8 @@ def record_failed_batch(dead_letters: DeadLetterStore, stage: Stage) -> Hook:
         context = TaskRunContext.get()
         parameters = context.parameters if context and context.parameters else {}
         exc = exception_of(state) or RuntimeError(state.message or "task failed")
+        if isinstance(exc, RunStopped):
+            return  # the run stops; its URLs stay pending, none of them failed
         batch: Batch = parameters["batch"]
         urls = [record.url for record in batch.records if record.open]
         # In a thread: the hook runs on the flow's event loop.

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from quarrycore.cli.output import DbOption, JobOption, console, fail, print_summary, settings
-from quarrycore.exceptions import QuarryError
+from quarrycore.exceptions import QuarryError, RunStopped
 from quarrycore.jobid import new_job_id
 from quarrycore.pipeline.request import JobRequest, check_request
 from quarrycore.settings import QuarrySettings
@@ -140,6 +140,8 @@ def _run(
             result = quarry_crawl(**parameters)  # runs to its result from sync code
     except KeyboardInterrupt:
         raise fail(f"interrupted; resume with: quarry crawl --resume {job}", 130) from None
+    except RunStopped as exc:
+        raise fail(f"{exc}; resume with: quarry crawl --resume {job}", 1) from exc
     except QuarryError as exc:
         raise fail(str(exc)) from exc
     print_summary(result.summary_rows(), title=f"job {job}")

@@ -54,13 +54,18 @@ class Fetcher:
             max_connections=settings.concurrency,
             max_keepalive_connections=settings.concurrency,
         )
+        self._backend: GuardedBackend | None = None
         if transport is None:
             policy = AddressPolicy(
                 allow_private=settings.allow_private_networks,
                 allowlist=settings.private_network_allowlist,
             )
-            backend = GuardedBackend(policy, host_overrides=settings.host_overrides)
-            transport = GuardedTransport(backend, limits=limits)
+            self._backend = GuardedBackend(
+                policy,
+                host_overrides=settings.host_overrides,
+                resolvers=min(32, settings.concurrency),
+            )
+            transport = GuardedTransport(self._backend, limits=limits)
         self._client = httpx.AsyncClient(
             timeout=timeout,
             limits=limits,
@@ -90,6 +95,8 @@ class Fetcher:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        if self._backend is not None:
+            self._backend.close()
 
     async def fetch_batch(self, batch: Batch) -> Batch:
         """The batch with each open URL fetched: a page, or a failure with its reason."""

@@ -8,9 +8,11 @@ and the connection), on the first request and on every redirect alike.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import socket
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpcore
@@ -58,12 +60,19 @@ class GuardedBackend(AsyncNetworkBackend):
         *,
         host_overrides: Mapping[str, str] | None = None,
         inner: AsyncNetworkBackend | None = None,
+        resolvers: int = 16,
     ) -> None:
         from httpcore._backends.auto import AutoBackend
 
         self._policy = policy
         self._overrides = {k.lower(): v for k, v in (host_overrides or {}).items()}
         self._inner = inner or AutoBackend()
+        # Lookups get threads of their own: on the loop's default executor 32 slow
+        # lookups held up every other blocking call (commits, checkpoints) for 25 s.
+        self._resolver = ThreadPoolExecutor(max_workers=resolvers, thread_name_prefix="quarry-dns")
+
+    def close(self) -> None:
+        self._resolver.shutdown(wait=False, cancel_futures=True)
 
     async def resolve(self, host: str, port: int) -> list[IPAddress]:
         override = self._overrides.get(host.lower())
@@ -74,8 +83,9 @@ class GuardedBackend(AsyncNetworkBackend):
         except ValueError:
             pass
         loop = asyncio.get_running_loop()
+        lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
         try:
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            infos = await loop.run_in_executor(self._resolver, lookup)
         except socket.gaierror as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
         return list(dict.fromkeys(ipaddress.ip_address(info[4][0]) for info in infos))

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
+from quarrycore.checkpoint import JobCheckpointer
+from quarrycore.exceptions import JobLockLost, RunStopped
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.extract.pool import ExtractorPool
 from quarrycore.extract.step import ExtractOptions
@@ -18,6 +22,8 @@ from quarrycore.pipeline.signals import StopSignals
 from quarrycore.pipeline.steps import Commit, Committer, Extract, Fetch
 from quarrycore.records import Batch
 from quarrycore.store import DocumentStore, JobLock
+
+logger = logging.getLogger("quarrycore.pipeline")
 
 
 class JobStages:
@@ -45,6 +51,7 @@ class JobStages:
                 dead_letters=job.dead_letters,
                 max_urls=job.scope.max_pages,
                 near_dup=near_dup,
+                lease=job.lease,
             )
         )
 
@@ -67,19 +74,30 @@ class JobStages:
 
 async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopSignals:
     """Run every pending batch of the job; return the signal state (a stop may have been
-    asked: then the batches in flight got ``shutdown_grace`` seconds to commit)."""
+    asked: then the batches in flight got ``shutdown_grace`` seconds to commit). Raises
+    :class:`JobLockLost` when another run took the job's lease (nothing more committed)."""
     settings = job.settings
     loop_task: asyncio.Task[None] | None = None
+    stopped_by: list[RunStopped] = []
 
     def cancel_in_flight() -> None:
         if loop_task is not None:
             loop_task.cancel()
 
+    def lease_lost(exc: RunStopped) -> None:
+        stopped_by.append(exc)
+        cancel_in_flight()
+
     signals = StopSignals(on_second=cancel_in_flight)
     signals.install()
+    # Heartbeats get a thread of their own: slow blocking work elsewhere (DNS lookups,
+    # a commit waiting for a lock) must never delay them past the lease's TTL.
+    lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarry-lease")
     background = [
-        asyncio.create_task(job.checkpointer.run_periodically()),
-        asyncio.create_task(_heartbeat(job.lease, settings.job_lock_ttl / 3)),
+        asyncio.create_task(_keep_saving(job.checkpointer, settings.checkpoint_interval)),
+        asyncio.create_task(
+            _keep_lease(job.lease, settings.job_lock_ttl / 3, lease_thread, lease_lost)
+        ),
     ]
 
     async def every_pass() -> None:
@@ -105,7 +123,51 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
+        lease_thread.shutdown(wait=False)
+    if stopped_by:
+        raise stopped_by[0]
     return signals
+
+
+async def _keep_saving(checkpointer: JobCheckpointer, every: float) -> None:
+    """Periodic checkpoints; a failed save (a full disk) is reported, and tried again at
+    the next turn: it never ends the run, whose commits are in the store."""
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await checkpointer.save("running")
+        except Exception as exc:
+            logger.warning(
+                "checkpoint not saved (%s: %s); trying again in %g s",
+                type(exc).__name__,
+                exc,
+                every,
+            )
+
+
+async def _keep_lease(
+    lease: JobLock,
+    every: float,
+    thread: ThreadPoolExecutor,
+    lost: Callable[[RunStopped], None],
+) -> None:
+    """Renew the lease every ``every`` seconds; a failed heartbeat (the database away) is
+    retried at once and then every second; a lease another run took stops the run."""
+    loop = asyncio.get_running_loop()
+    delay = every
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            await loop.run_in_executor(thread, lease.heartbeat)
+        except JobLockLost as exc:
+            logger.error("%s", exc)
+            lost(exc)
+            return
+        except Exception as exc:
+            logger.warning("lease heartbeat failed (%s: %s); retrying", type(exc).__name__, exc)
+            delay = min(every, 1.0)
+        else:
+            delay = every
 
 
 async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grace: float) -> None:
@@ -122,12 +184,6 @@ async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grac
         stop.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
-
-
-async def _heartbeat(lease: JobLock, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        await asyncio.to_thread(lease.heartbeat)
 
 
 async def _batches(store: DocumentStore, job_id: str, batch_size: int) -> AsyncIterator[Batch]:

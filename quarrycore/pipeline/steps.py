@@ -14,16 +14,21 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.exceptions import Stage, StageFailed
+from quarrycore.exceptions import RunStopped, Stage, StageFailed
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.extract.pool import ExtractorPool
 from quarrycore.fetch import Fetcher
 from quarrycore.pipeline.scope import CrawlScope, discover_links
 from quarrycore.records import Batch, BatchReport
-from quarrycore.store import DocumentStore
+from quarrycore.store import DocumentStore, JobLock
 
 
 def _failed(batch: Batch, stage: Stage, exc: BaseException) -> Batch:
+    """Every open record failed with ``exc``; a :class:`RunStopped` is raised instead:
+    the run must stop, and its URLs stay pending."""
+    error = exc.error if isinstance(exc, StageFailed) else exc
+    if isinstance(error, RunStopped):
+        raise error
     if isinstance(exc, StageFailed):
         return batch.fail_open(stage, exc.error, dead_lettered=exc.recorded)
     return batch.fail_open(stage, exc)
@@ -119,6 +124,7 @@ class Committer:
     dead_letters: DeadLetterStore
     max_urls: int | None = None  # the job's max_pages: links beyond it are not enqueued
     near_dup: NearDupConfig | None = None
+    lease: JobLock | None = None  # when set, every commit proves this run still holds it
 
     def commit(
         self, batch: Batch, *, flow_run_id: str | None = None, task_run_id: str | None = None
@@ -142,6 +148,7 @@ class Committer:
             links=batch.links,
             max_urls=self.max_urls,
             near_dup=self.near_dup,
+            lease=self.lease,
         )
         return BatchReport(
             batch_index=batch.index,

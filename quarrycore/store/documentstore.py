@@ -104,6 +104,7 @@ class DocumentStore:
         links: Sequence[tuple[str, int]] = (),
         max_urls: int | None = None,
         near_dup: NearDupConfig | None = None,
+        lease: JobLock | None = None,
     ) -> int:
         """Store documents and mark their URLs stored, and failures failed, atomically;
         a document whose text the job already has (same normalised-text hash, or a near
@@ -111,8 +112,12 @@ class DocumentStore:
         ``NearDuplicate``) of the stored one, in the same transaction, so a resume never
         makes a document a duplicate of itself. The links the stored documents lead to
         are enqueued in that transaction too (once per job, at most ``max_urls`` URLs in
-        the job). Returns the number of duplicates."""
+        the job). With ``lease``, the transaction first proves this run still holds the
+        job (:class:`JobLockLost` otherwise: nothing is written). Returns the number of
+        duplicates."""
         with self.engine.begin() as conn:
+            if lease is not None:
+                lease.fence(conn)
             kept, repeats = documents.split_duplicates(conn, job_id, docs, near_dup)
             marks = [Mark(d.url, STORED) for d in kept]
             marks += [

@@ -2,9 +2,12 @@
 holds it. Every statement on ``jobs`` is in this module.
 
 One live run per job: the holder renews its lease (a heartbeat) while it runs. Another
-run may take it when the lease is older than its time to live, or at once when the
-holder was a process of this machine that no longer exists (``kill -9`` leaves no stuck
-lock).
+run may take it once it has expired, judged on the database's clock with the holder's
+own time to live, or at once when the holder was a process of this machine (same host
+and PID namespace) that no longer exists (``kill -9`` leaves no stuck lock). Every take
+raises the job's fencing token; a heartbeat and every batch commit check, in their own
+transaction, that this run's token is still the job's, so a run that lost its lease can
+never commit again (``JobLockLost``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,15 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from quarrycore.db import upsert
-from quarrycore.exceptions import JobLocked
+from quarrycore.db import db_epoch, upsert
+from quarrycore.exceptions import JobLocked, JobLockLost
 from quarrycore.store.schema import jobs
 
 
@@ -69,14 +73,25 @@ def job_ids(conn: sa.Connection) -> list[str]:
 # -- the lease ------------------------------------------------------------------------
 
 
+@cache
+def _machine() -> str:
+    """This host and PID namespace: where a holder's PID means something (containers of
+    the same hostname have PID namespaces of their own)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid").removeprefix("pid:").strip("[]")
+    except OSError:
+        namespace = "-"
+    return f"{socket.gethostname()}/{namespace}"
+
+
 def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+    return f"{_machine()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _holder_is_dead(owner: str) -> bool:
-    host, _, rest = owner.partition(":")
+    machine, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if machine != _machine() or not pid_text.isdigit():
         return False
     try:
         os.kill(int(pid_text), 0)
@@ -88,65 +103,111 @@ def _holder_is_dead(owner: str) -> bool:
 
 
 class JobLock:
-    """The lease of one job in one store."""
+    """The lease of one job in one store, and its fencing token once acquired."""
 
     def __init__(self, engine: Engine, job_id: str, *, ttl: float, owner: str | None = None):
         self._engine = engine
         self.job_id = job_id
         self.ttl = ttl
         self.owner = owner or new_owner()
+        self.token: int | None = None
 
-    def acquire(self) -> None:
-        now = datetime.now(UTC)
+    def acquire(self) -> int:
+        """Take the lease (free, expired, or held by a dead process of this machine);
+        returns the new fencing token. Raises :class:`JobLocked` otherwise."""
         with self._engine.begin() as conn:
+            now = db_epoch(conn.dialect.name)
             holder = conn.execute(
-                sa.select(jobs.c.lock_owner, jobs.c.lock_heartbeat).where(
-                    jobs.c.job_id == self.job_id
-                )
+                sa.select(
+                    jobs.c.lock_owner,
+                    jobs.c.lock_token,
+                    jobs.c.lock_expires,
+                    jobs.c.lock_heartbeat,
+                    now.label("now"),
+                ).where(jobs.c.job_id == self.job_id)
             ).one_or_none()
             if holder is None:
                 raise JobLocked(f"job {self.job_id!r} does not exist")
-            owner, heartbeat = holder
-            if heartbeat is not None and heartbeat.tzinfo is None:
-                heartbeat = heartbeat.replace(tzinfo=UTC)  # SQLite returns naive times
-            free = (
-                owner is None
-                or owner == self.owner
-                or heartbeat is None
-                or now - heartbeat > timedelta(seconds=self.ttl)
-                or _holder_is_dead(owner)
-            )
+            owner, token, expires, heartbeat, db_now = holder
+            if expires is None and heartbeat is not None:
+                # A lease written before expiry times were kept: judge it as before.
+                seen = heartbeat if heartbeat.tzinfo else heartbeat.replace(tzinfo=UTC)
+                expires = seen.timestamp() + self.ttl
+            dead = owner is not None and _holder_is_dead(owner)
+            free = owner is None or owner == self.owner or expires is None or expires < db_now
+            free = free or dead
             if not free:
+                left = expires - db_now if expires is not None else 0.0
                 raise JobLocked(
-                    f"job {self.job_id!r} is being run by {owner} (last seen "
-                    f"{heartbeat:%Y-%m-%d %H:%M:%S} UTC); wait for it to finish, or for "
-                    f"its lease to expire {self.ttl:g} s after it stopped"
+                    f"job {self.job_id!r} is being run by {owner}; wait for it to finish, "
+                    f"or for its lease to expire (in {left:.0f} s without a heartbeat)"
                 )
-            # Compare-and-set, so two runs that both saw the lock free cannot both win.
+            # Compare-and-set on owner and token: of two runs that both saw the lease
+            # free, one wins. An expiry is checked again as the row is written: a
+            # holder's commit in flight renews it, and then the lease is not free.
+            new_token = (token or 0) + 1
+            still_free = [] if dead or owner in (None, self.owner) else [_expired(now)]
             taken = conn.execute(
                 jobs.update()
-                .where(jobs.c.job_id == self.job_id, _same_owner(owner))
-                .values(lock_owner=self.owner, lock_heartbeat=now)
+                .where(
+                    jobs.c.job_id == self.job_id,
+                    _is(jobs.c.lock_owner, owner),
+                    _is(jobs.c.lock_token, token),
+                    *still_free,
+                )
+                .values(
+                    lock_owner=self.owner,
+                    lock_token=new_token,
+                    lock_expires=now + self.ttl,
+                    lock_heartbeat=datetime.now(UTC),
+                )
             ).rowcount
             if taken != 1:
                 raise JobLocked(f"job {self.job_id!r} was taken by another run just now")
+        self.token = new_token
+        return new_token
+
+    def fence(self, conn: sa.Connection) -> None:
+        """In the caller's transaction: prove this run still holds the lease (and renew
+        it), or raise :class:`JobLockLost` so the transaction commits nothing. On
+        PostgreSQL the row stays locked until that transaction ends, so a taker waits
+        for a commit in flight instead of racing it."""
+        renewed = conn.execute(
+            jobs.update()
+            .where(
+                jobs.c.job_id == self.job_id,
+                jobs.c.lock_owner == self.owner,
+                jobs.c.lock_token == self.token,
+            )
+            .values(
+                lock_expires=db_epoch(conn.dialect.name) + self.ttl,
+                lock_heartbeat=datetime.now(UTC),
+            )
+        ).rowcount
+        if renewed != 1:
+            raise JobLockLost(
+                f"job {self.job_id!r}: this run's lease was taken by another run (its "
+                "heartbeats stopped for longer than the lease's time to live); it stops "
+                "without committing"
+            )
 
     def heartbeat(self) -> None:
+        """Renew the lease; :class:`JobLockLost` when another run has taken it."""
         with self._engine.begin() as conn:
-            conn.execute(
-                jobs.update()
-                .where(jobs.c.job_id == self.job_id, jobs.c.lock_owner == self.owner)
-                .values(lock_heartbeat=datetime.now(UTC))
-            )
+            self.fence(conn)
 
     def release(self) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 jobs.update()
                 .where(jobs.c.job_id == self.job_id, jobs.c.lock_owner == self.owner)
-                .values(lock_owner=None, lock_heartbeat=None)
+                .values(lock_owner=None, lock_heartbeat=None, lock_expires=None)
             )
 
 
-def _same_owner(owner: str | None) -> sa.ColumnElement[bool]:
-    return jobs.c.lock_owner.is_(None) if owner is None else jobs.c.lock_owner == owner
+def _expired(now: sa.ColumnElement[float]) -> sa.ColumnElement[bool]:
+    return sa.or_(jobs.c.lock_expires.is_(None), jobs.c.lock_expires < now)
+
+
+def _is(column: sa.ColumnElement[object], value: object) -> sa.ColumnElement[bool]:
+    return column.is_(None) if value is None else column == value

@@ -31,6 +31,12 @@ jobs = sa.Table(
     # The lease of the run that holds the job (jobs.py).
     sa.Column("lock_owner", sa.String(200)),
     sa.Column("lock_heartbeat", sa.DateTime(timezone=True)),
+    # Fencing token: one more at every acquire, so a run that lost the lease cannot
+    # commit even if it still believes it holds it.
+    sa.Column("lock_token", sa.BigInteger),
+    # When the lease expires, in seconds since the epoch on the database's clock (the
+    # holder's TTL from its last heartbeat): no two machines' clocks are compared.
+    sa.Column("lock_expires", sa.Float),
 )
 
 job_urls = sa.Table(
