@@ -61,7 +61,7 @@ async def run_batches_of(job: OpenJob) -> StopSignals:
         nonlocal done_this_run
         done_this_run += report.stored + report.failed
         previous = job.checkpointer.last
-        checkpoint = await job.checkpointer.save_if_cheap()
+        checkpoint = await job.checkpointer.save_if_cheap()  # errors: see run_batches
         saved = checkpoint is not None and checkpoint is not previous
         where = ""
         if saved and checkpoint is not None:

@@ -111,7 +111,7 @@ async def quarry_crawl(
         try:
             signals = await run_batches_of(job)
         except RunStopped:
-            await job.checkpointer.save("interrupted", mirror=True)
+            await job.checkpointer.save_or_warn("interrupted", mirror=True)
             raise
         result, stage = await finish_job_task(job, signals.stop_requested)
         await _summarise(job, result, stage)

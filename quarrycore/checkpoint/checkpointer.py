@@ -115,10 +115,21 @@ class JobCheckpointer:
             logger.debug("checkpoint %s saved in %.3f s", stage, self._last_cost)
             return checkpoint
 
-    async def run_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self._settings.checkpoint_interval)
-            await self.save("running")
+    async def save_or_warn(
+        self, stage: CheckpointStage, *, mirror: bool = False
+    ) -> PipelineCheckpoint | None:
+        """:meth:`save`, where a failure (a full disk) is reported, not raised: the
+        checkpoint is a mirror, and the commits it mirrors are in the store already."""
+        try:
+            return await self.save(stage, mirror=mirror)
+        except Exception as exc:
+            logger.warning(
+                "checkpoint %s not saved (%s: %s); the store has every commit",
+                stage,
+                type(exc).__name__,
+                exc,
+            )
+            return None
 
 
 async def find_checkpoint(

@@ -216,7 +216,7 @@ async def _register(
     )
     job.invalid = len(intake.invalid)
     job.before = await asyncio.to_thread(store.counts, job_id)
-    await job.checkpointer.save("running", mirror=True)
+    await job.checkpointer.save_or_warn("running", mirror=True)
 
 
 async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult, CheckpointStage]:
@@ -232,6 +232,6 @@ async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult
     stage: CheckpointStage = (
         "interrupted" if stop_requested and result.pending_count else result.state
     )
-    await job.checkpointer.save(stage, mirror=True)
+    await job.checkpointer.save_or_warn(stage, mirror=True)
     await asyncio.to_thread(job.store.set_job_status, job.job_id, stage)
     return result, stage

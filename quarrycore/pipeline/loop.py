@@ -8,6 +8,7 @@ steps.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from quarrycore.pipeline.steps import Sink, Step
 from quarrycore.records import Batch, BatchReport
 
 OnDone = Callable[[BatchReport], Awaitable[None]]
+logger = logging.getLogger("quarrycore.pipeline")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,7 +32,18 @@ class Pipeline:
 async def _process(batch: Batch, pipeline: Pipeline, on_done: OnDone) -> None:
     for step in pipeline.steps:
         batch = await step(batch)
-    await on_done(await pipeline.sink(batch))
+    report = await pipeline.sink(batch)
+    try:
+        await on_done(report)
+    except Exception as exc:
+        # The batch is committed; what follows (a checkpoint, the progress shown in the
+        # UI) must not end the run: the next batch's side effects try again.
+        logger.warning(
+            "after batch %d: %s: %s (the batch is committed; the run goes on)",
+            report.batch_index,
+            type(exc).__name__,
+            exc,
+        )
 
 
 async def run_batches(

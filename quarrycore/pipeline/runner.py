@@ -99,6 +99,8 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
             _keep_lease(job.lease, settings.job_lock_ttl / 3, lease_thread, lease_lost)
         ),
     ]
+    for task in background:
+        task.add_done_callback(_report_death)
 
     async def every_pass() -> None:
         # Links found by the last batches of a pass are committed after the pass read
@@ -130,19 +132,10 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
 
 
 async def _keep_saving(checkpointer: JobCheckpointer, every: float) -> None:
-    """Periodic checkpoints; a failed save (a full disk) is reported, and tried again at
-    the next turn: it never ends the run, whose commits are in the store."""
+    """Periodic checkpoints; a failed save is reported and tried at the next turn."""
     while True:
         await asyncio.sleep(every)
-        try:
-            await checkpointer.save("running")
-        except Exception as exc:
-            logger.warning(
-                "checkpoint not saved (%s: %s); trying again in %g s",
-                type(exc).__name__,
-                exc,
-                every,
-            )
+        await checkpointer.save_or_warn("running")
 
 
 async def _keep_lease(
@@ -168,6 +161,12 @@ async def _keep_lease(
             delay = min(every, 1.0)
         else:
             delay = every
+
+
+def _report_death(task: asyncio.Task[None]) -> None:
+    """A background task should run until the run ends: say so when one dies early."""
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("background task %s died: %r", task.get_coro(), task.exception())
 
 
 async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grace: float) -> None:
