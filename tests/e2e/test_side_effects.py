@@ -35,7 +35,8 @@ async def test_a_full_disk_for_checkpoints_does_not_end_the_run(
 
     monkeypatch.setattr(CheckpointFile, "write", full_disk)
     db = f"sqlite:///{tmp_path / 's.db'}"
-    with numbered_site(20) as site:
+    site = numbered_site(20)
+    with site:
         result = await quarry_crawl(
             urls=site.urls,
             job_id="no-space",
@@ -59,7 +60,8 @@ async def test_a_failing_progress_update_does_not_end_the_run(
 
     monkeypatch.setattr(quarrycore.flows.batchloop, "aupdate_progress_artifact", api_hiccup)
     db = f"sqlite:///{tmp_path / 's.db'}"
-    with numbered_site(20) as site:
+    site = numbered_site(20)
+    with site:
         result = await quarry_crawl(
             urls=site.urls,
             job_id="no-api",
