@@ -43,7 +43,9 @@ def task_pipeline(job: OpenJob, stages: JobStages) -> Pipeline:
     return Pipeline(
         source=TaskStep(crawl, stages.fetch),
         steps=[TaskStep(extract, stages.extract)],
-        sink=TaskSink(store, stages.commit.committer, result_dir),
+        sink=TaskSink(
+            store, stages.commit.committer, result_dir, outage_wait=settings.store_outage_wait
+        ),
     )
 
 

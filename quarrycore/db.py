@@ -62,6 +62,18 @@ def db_epoch(dialect: str) -> sa.ColumnElement[float]:
     return sa.cast(sa.func.extract("epoch", sa.func.current_timestamp()), sa.Float)
 
 
+def fit(table: sa.Table, row: Mapping[str, Any]) -> dict[str, Any]:
+    """``row`` with each string cut to its column's length: PostgreSQL refuses a longer
+    value (a ``DataError`` that would fail the whole batch), where SQLite keeps it."""
+    fitted = dict(row)
+    for name, value in row.items():
+        column = table.c.get(name)
+        length = getattr(column.type, "length", None) if column is not None else None
+        if isinstance(value, str) and length is not None and len(value) > length:
+            fitted[name] = value[:length]
+    return fitted
+
+
 def upsert(
     conn: sa.Connection,
     table: sa.Table,

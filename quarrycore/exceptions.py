@@ -10,7 +10,8 @@ names stored for every URL that failed::
     ├── InvalidJobId                 a job id that is not a safe file name
     ├── JobLocked                    another live run holds the job
     ├── RunStopped                   the run must stop (its URLs stay pending)
-    │   └── JobLockLost              another run took this run's lease: it may not commit
+    │   ├── JobLockLost              another run took this run's lease: it may not commit
+    │   └── StoreUnavailable         the store stayed unreachable past store_outage_wait
     ├── StageFailed                  a stage failed for a whole batch (its URLs fail)
     ├── CheckpointError
     │   ├── CorruptCheckpoint        unreadable or invalid checkpoint file
@@ -86,6 +87,11 @@ class RunStopped(QuarryError):
 class JobLockLost(RunStopped):
     """This run's lease on the job was taken by another run (it expired, or was stolen):
     it may not commit another batch."""
+
+
+class StoreUnavailable(RunStopped):
+    """The store could not be reached for longer than ``store_outage_wait``: the run stops
+    with its uncommitted batches pending (nothing marked failed for the outage)."""
 
 
 class StageFailed(QuarryError):

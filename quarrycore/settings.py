@@ -121,6 +121,12 @@ class QuarrySettings(BaseSettings):
     shutdown_grace: float = Field(
         30.0, ge=0, description="Seconds in-flight batches get to commit after a stop signal."
     )
+    store_outage_wait: float = Field(
+        600.0,
+        ge=0,
+        description="Seconds a run waits, retrying with backoff, for a store it cannot reach "
+        "(its batch stays pending, nothing is marked failed); then it stops as interrupted.",
+    )
     job_lock_ttl: float = Field(
         60.0, gt=0, description="Seconds after its last heartbeat that a job lock expires."
     )

@@ -47,8 +47,10 @@ def record_failed_batch(dead_letters: DeadLetterStore, stage: Stage) -> Hook:
         context = TaskRunContext.get()
         parameters = context.parameters if context and context.parameters else {}
         exc = exception_of(state) or RuntimeError(state.message or "task failed")
-        if isinstance(exc, RunStopped):
-            return  # the run stops; its URLs stay pending, none of them failed
+        if isinstance(exc, RunStopped) or (stage == "store" and is_transient(exc)):
+            # The run stops, or the commit waits for the store to come back: the URLs
+            # stay pending, none of them failed.
+            return
         batch: Batch = parameters["batch"]
         urls = [record.url for record in batch.records if record.open]
         # In a thread: the hook runs on the flow's event loop.

@@ -47,9 +47,10 @@ class TaskStep(Step):
 class TaskSink(Sink):
     """A commit run as ``task(batch, *args)``."""
 
-    def __init__(self, task: Task[..., Any], *args: Any) -> None:
+    def __init__(self, task: Task[..., Any], *args: Any, outage_wait: float = 0.0) -> None:
         self.task = task
         self.args = args
+        self.outage_wait = outage_wait
 
     async def commit(self, batch: Batch) -> BatchReport:
         report: BatchReport = await _run_task(self.task, batch, *self.args)

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import make_engine
+from quarrycore.db import fit, make_engine
 from quarrycore.deadletters.schema import COLUMNS, dead_letters, dl_metadata
 from quarrycore.records import Failure
 from quarrycore.settings import QuarrySettings
@@ -126,6 +126,7 @@ class DeadLetterStore:
                     "resolved_at": None,
                     "metadata": metadata or {},
                 }
+                values = fit(dead_letters, values)
                 if row is None:
                     conn.execute(
                         dead_letters.insert().values(

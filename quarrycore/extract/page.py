@@ -8,6 +8,7 @@ text is long enough to judge.
 from __future__ import annotations
 
 import math
+import re
 from urllib.parse import urljoin
 
 from lxml.html import HtmlElement
@@ -20,6 +21,7 @@ from quarrycore.text import content_hash, count_words
 from quarrycore.urls import normalize_url
 
 _MIN_CHARS_FOR_LANGID = 40
+_LANGUAGE_SUBTAG = re.compile(r"[a-z]{2,8}")
 _LANGID_SAMPLE = 2000
 
 
@@ -38,10 +40,12 @@ def detect_language(text: str, fallback: str | None) -> tuple[str | None, float 
 
 
 def _declared_language(tree: HtmlElement) -> str | None:
+    """The primary subtag of ``<html lang>`` when it is one (BCP 47: 2-8 letters)."""
     lang = tree.get("lang") or tree.get("{http://www.w3.org/XML/1998/namespace}lang")
     if not lang:
         return None
-    return str(lang).split("-")[0].strip().lower() or None
+    primary = str(lang).split("-")[0].strip().lower()
+    return primary if _LANGUAGE_SUBTAG.fullmatch(primary) else None
 
 
 def _robots_directives(tree: HtmlElement) -> set[str]:

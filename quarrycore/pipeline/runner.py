@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from quarrycore.extract.step import ExtractOptions
 from quarrycore.fetch import Fetcher
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.loop import OnDone, Pipeline, run_batches
+from quarrycore.pipeline.outage import outlast_outage
 from quarrycore.pipeline.signals import StopSignals
 from quarrycore.pipeline.steps import Commit, Committer, Extract, Fetch
 from quarrycore.records import Batch
@@ -52,7 +54,8 @@ class JobStages:
                 max_urls=job.scope.max_pages,
                 near_dup=near_dup,
                 lease=job.lease,
-            )
+            ),
+            outage_wait=settings.store_outage_wait,
         )
 
     def pipeline(self) -> Pipeline:
@@ -107,7 +110,7 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
         # its last page of pending URLs: go round again until none is left.
         while True:
             await run_batches(
-                _batches(job.store, job.job_id, settings.batch_size),
+                _batches(job.store, job.job_id, settings.batch_size, settings.store_outage_wait),
                 pipeline,
                 on_done=on_done,
                 should_stop=lambda: signals.stop_requested,
@@ -185,10 +188,17 @@ async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grac
         await task
 
 
-async def _batches(store: DocumentStore, job_id: str, batch_size: int) -> AsyncIterator[Batch]:
-    pages = store.iter_pending_with_depth(job_id, batch_size)
-    index = 0
-    while (page := await asyncio.to_thread(next, pages, None)) is not None:
-        urls, depths = zip(*page, strict=True)
-        yield Batch.of(job_id, index, urls, depths)
+async def _batches(
+    store: DocumentStore, job_id: str, batch_size: int, outage_wait: float
+) -> AsyncIterator[Batch]:
+    """The job's pending URLs a batch at a time, in registration order; reading waits out
+    a store outage like a commit does."""
+    index, after = 0, 0
+    while True:
+        read = functools.partial(asyncio.to_thread, store.pending_page, job_id, after, batch_size)
+        page = await outlast_outage(read, limit=outage_wait, what="reading pending URLs")
+        if not page:
+            return
+        after = page[-1][1]
+        yield Batch.of(job_id, index, [url for url, _, _ in page], [d for _, _, d in page])
         index += 1

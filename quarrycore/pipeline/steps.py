@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from quarrycore.deadletters import DeadLetterStore
@@ -18,6 +19,7 @@ from quarrycore.exceptions import RunStopped, Stage, StageFailed
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.extract.pool import ExtractorPool
 from quarrycore.fetch import Fetcher
+from quarrycore.pipeline.outage import outlast_outage
 from quarrycore.pipeline.scope import CrawlScope, discover_links
 from quarrycore.records import Batch, BatchReport
 from quarrycore.store import DocumentStore, JobLock
@@ -62,25 +64,36 @@ class Step(ABC):
 
 
 class Sink(ABC):
-    """The commit point of a batch."""
+    """The commit point of a batch.
+
+    While the store cannot be reached, the commit is tried again with backoff for up to
+    ``outage_wait`` seconds (the batch stays pending meanwhile; nothing is marked
+    failed for an outage), then the run stops with :class:`StoreUnavailable`. A commit
+    that fails for another reason fails the batch's open records at stage ``store``."""
 
     stage: Stage = "store"
+    outage_wait: float = 0.0
 
     @abstractmethod
     async def commit(self, batch: Batch) -> BatchReport:
         """Commit every record of the batch: documents stored, failures recorded."""
 
     async def __call__(self, batch: Batch) -> BatchReport:
+        def attempt() -> Awaitable[BatchReport]:
+            return self.commit(batch)
+
         try:
-            return await self.commit(batch)
+            return await outlast_outage(
+                attempt, limit=self.outage_wait, what=f"committing batch {batch.index}"
+            )
         except asyncio.CancelledError as exc:
             if not _spurious(exc):
                 raise
             failed = _failed(batch, self.stage, exc)
         except Exception as exc:
             failed = _failed(batch, self.stage, exc)
-        # The commit failed past its retries: commit the batch as failed instead (that
-        # may fail too; then its error ends the run and a resume redoes the batch).
+        # The commit failed for a reason of its own: commit the batch as failed instead
+        # (that may fail too; then its error ends the run and a resume redoes the batch).
         try:
             return await self.commit(failed)
         except StageFailed as again:
@@ -160,8 +173,9 @@ class Committer:
 class Commit(Sink):
     """Commit in a thread (the database calls block)."""
 
-    def __init__(self, committer: Committer) -> None:
+    def __init__(self, committer: Committer, *, outage_wait: float = 0.0) -> None:
         self.committer = committer
+        self.outage_wait = outage_wait
 
     async def commit(self, batch: Batch) -> BatchReport:
         return await asyncio.to_thread(self.committer.commit, batch)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import upsert
+from quarrycore.db import fit, upsert
 from quarrycore.exceptions import Duplicate, NearDuplicate
 from quarrycore.extract.neardup import NearDupConfig, band_keys, similarity
 from quarrycore.records import Document
@@ -41,7 +41,7 @@ def insert(conn: sa.Connection, job_id: str, docs: Sequence[Document], now: date
         row = asdict(doc)
         row["out_links"] = list(doc.out_links)
         row.update(job_id=job_id, url_key=url_key(doc.url), stored_at=now)
-        rows.append(row)
+        rows.append(fit(documents, row))
     upsert(conn, documents, rows, keys=["job_id", "url_key"], update=list(DOCUMENT_FIELDS))
 
 

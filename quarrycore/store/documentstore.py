@@ -81,6 +81,11 @@ class DocumentStore:
         """Pending URLs (with their link depth) in registration order, a batch at a time."""
         return frontier.iter_pages(self.engine, job_id, batch_size)
 
+    def pending_page(self, job_id: str, after_seq: int, limit: int) -> list[tuple[str, int, int]]:
+        """Up to ``limit`` pending (URL, seq, depth) after ``after_seq``, in order."""
+        with self.engine.connect() as conn:
+            return frontier.pending_page(conn, job_id, after_seq, limit)
+
     def pending_urls(self, job_id: str, limit: int) -> list[str] | None:
         """All pending URLs of the job in order, or ``None`` when there are more than
         ``limit`` (then the store itself is the list)."""

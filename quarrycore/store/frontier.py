@@ -22,6 +22,7 @@ from quarrycore.store.schema import FAILED, PENDING, STORED, job_urls
 from quarrycore.urls import url_key
 
 _INSERT_CHUNK = 5000
+_ERROR_TYPE_LENGTH: int = job_urls.c.error_type.type.length or 64  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ def add(conn: sa.Connection, job_id: str, urls: Iterable[str], invalid: Sequence
                 "depth": 0,
                 "state": PENDING if failure is None else FAILED,
                 "stage": None if failure is None else failure.stage,
-                "error_type": None if failure is None else failure.error_type,
+                "error_type": None if failure is None else failure.error_type[:_ERROR_TYPE_LENGTH],
                 "updated_at": now,
             }
         )
@@ -159,7 +160,7 @@ def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark]) -> None:
                 "b_key": url_key(m.url),
                 "b_state": m.state,
                 "b_stage": m.stage,
-                "b_error": m.error_type,
+                "b_error": m.error_type and m.error_type[:_ERROR_TYPE_LENGTH],
                 "b_dup": m.duplicate_of,
             }
             for m in marks

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,6 @@ from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore, JobLock
 from quarrycore.store.schema import jobs
 from tests.e2e.jobs import numbered_site
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 's.db'}"
-    else:
-        yield request.getfixturevalue("postgres_url")
 
 
 def _steal(store: DocumentStore, job_id: str) -> None:

@@ -60,6 +60,15 @@ def trouble_routes(articles: list[bytes], *, slow_seconds: float) -> dict[str, R
         ),
         "/empty": Response(200, b"<html><head><title>x</title></head><body></body></html>", HTML),
         "/slow": Response(200, articles[3], HTML, delay=slow_seconds),
+        # Too short a text to identify its language, and a <html lang> that is none (and
+        # longer than the column: PostgreSQL refused the batch).
+        "/odd-lang": Response(
+            200,
+            html_page("Odd", "<p>Brief note.</p>").replace(
+                b'lang="en"', b'lang="' + b"x" * 40 + b'"'
+            ),
+            HTML,
+        ),
         "/reset": Response(200, b"", HTML, reset=True),
     }
 
@@ -81,6 +90,7 @@ EXPECTED_OUTCOMES: dict[str, tuple[str, str | None]] = {
     "/empty": ("failed", "NoContent"),
     "/slow": ("failed", "FetchTimeout"),
     "/reset": ("failed", "FetchConnectionError"),
+    "/odd-lang": ("stored", None),
 }
 
 

@@ -153,3 +153,17 @@ def test_markdown_option_leaves_the_text_as_it_is(
         assert isinstance(plain, Document) and isinstance(both, Document)
         assert both.text == plain.text and both.content_hash == plain.content_hash
         assert plain.markdown is None and both.markdown
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"), [("en-GB", "en"), ("x" * 40, None), ("12", None), ("", None)]
+)
+def test_a_declared_language_is_kept_only_when_it_is_one(lang: str, expected: str | None) -> None:
+    # Too short a text for identification: the page's own <html lang> is the fallback.
+    result = extract_page(
+        fetched(
+            f'<html lang="{lang}"><body><article><p>Short text here.</p></article></body></html>'
+        ),
+        drop=TRACKING_PARAMS,
+    )
+    assert isinstance(result, Document) and result.language == expected

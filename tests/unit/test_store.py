@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -175,3 +176,18 @@ def test_a_store_from_before_a_new_column_gains_it_and_keeps_its_rows(tmp_path: 
     assert row["text"] == "stored before markdown existed" and row["markdown"] is None
     columns = {c["name"] for c in sa.inspect(reopened.engine).get_columns("documents")}
     assert "markdown" in columns
+
+
+def test_values_longer_than_their_column_are_cut_not_refused(store: DocumentStore) -> None:
+    # PostgreSQL refuses a value longer than a VARCHAR(n) (DataError) where SQLite keeps
+    # it: one page's odd metadata must not fail its whole batch.
+    store.start_job("j", {})
+    store.add_urls("j", ["http://x/long", "http://x/odd"])
+    odd = Failure(
+        url="http://x/odd", stage="crawl", error_type="E" * 100, message="m", retryable=False
+    )
+    long_lang = dataclasses.replace(doc("http://x/long"), language="x" * 40, date="2" * 50)
+    store.commit_batch("j", [long_lang], [odd])
+    [row] = list(store.iter_documents("j"))
+    assert (row["language"], row["date"]) == ("x" * 16, "2" * 32)
+    assert store.url_states("j")["http://x/odd"] == ("failed", "E" * 64)
