@@ -148,7 +148,10 @@ class QuarrySettings(BaseSettings):
     read_timeout: float = Field(30.0, gt=0, description="Seconds to wait for each read.")
     max_redirects: int = Field(10, ge=0, le=50, description="Redirect hops followed.")
     fetch_deadline: float = Field(
-        120.0, gt=0, description="Seconds one URL may take in all, redirects included."
+        120.0,
+        gt=0,
+        description="Seconds one URL may spend in requests, redirects included (time queued "
+        "for the host's turn does not count).",
     )
     max_body_bytes: int = Field(
         10 * 1024 * 1024, gt=0, description="Body size (decompressed) past which a page is cut."

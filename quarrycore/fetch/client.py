@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -28,6 +30,8 @@ from quarrycore.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
 from quarrycore.records import Batch, Failure, FetchedPage
 from quarrycore.settings import QuarrySettings
 from quarrycore.urls import host_of, normalize_url
+
+logger = logging.getLogger("quarrycore.fetch")
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
@@ -111,12 +115,7 @@ class Fetcher:
         while True:
             attempt += 1
             try:
-                async with asyncio.timeout(settings.fetch_deadline):
-                    page = await self._fetch_once(url)
-            except TimeoutError:
-                error: URLFailure = FetchTimeout(
-                    f"no complete response within {settings.fetch_deadline:g} s"
-                )
+                page = await self._fetch_once(url)
             except URLFailure as exc:
                 error = exc
             else:
@@ -143,6 +142,12 @@ class Fetcher:
         return gate
 
     async def _fetch_once(self, url: str) -> FetchedPage:
+        """One try of ``url``, redirects followed. ``fetch_deadline`` bounds the time in
+        requests (connect to last byte, every hop), not the time queued for the host's
+        turn: a Crawl-delay, a Retry-After pause or a slow robots.txt make URLs wait,
+        never fail, and a URL is never failed without a request."""
+        deadline = self._settings.fetch_deadline
+        spent = 0.0
         current = url
         for _hop in range(self._settings.max_redirects + 1):
             gate = self.gate(current)
@@ -153,13 +158,19 @@ class Fetcher:
             # The host's turn first, then a global slot: waiting for a slow or paused
             # host never holds a slot that another host could use.
             async with gate.slot(), self._slots:
+                started = time.monotonic()
                 try:
-                    location = await self._request(url, current)
+                    async with asyncio.timeout(deadline - spent):
+                        location = await self._request(url, current)
+                except TimeoutError:
+                    gate.record(ok=False)
+                    raise FetchTimeout(f"no complete response within {deadline:g} s") from None
                 except URLFailure as exc:
                     # Only the host's own trouble counts against it, not a 404.
                     gate.record(ok=not exc.retryable)
                     raise
                 gate.record(ok=True)
+                spent += time.monotonic() - started
             if isinstance(location, FetchedPage):
                 return location
             current = location
@@ -187,9 +198,11 @@ class Fetcher:
 
     async def _fetch_robots(self, robots_url: str) -> tuple[int, bytes]:
         body = b""
+        # The same deadline as a page's request; past it robots.txt is unavailable.
         async with (
             self.gate(robots_url).slot(),
             self._slots,
+            asyncio.timeout(self._settings.fetch_deadline),
             self._client.stream("GET", robots_url, follow_redirects=True) as response,
         ):
             async for chunk in response.aiter_bytes():
@@ -210,7 +223,14 @@ class Fetcher:
                     if status in (429, 503):
                         wait = parse_retry_after(response.headers.get("retry-after"))
                         if wait is not None:
-                            self.gate(current).pause(min(wait, self._settings.max_retry_after))
+                            wait = min(wait, self._settings.max_retry_after)
+                            self.gate(current).pause(wait)
+                            logger.info(
+                                "%s answered %d, Retry-After %.0f s: its URLs wait that long",
+                                host_of(current),
+                                status,
+                                wait,
+                            )
                     raise HTTPStatus(f"HTTP {status} from {current}", status_code=status)
                 body = await self._read_limited(response)
                 content_type = classify_content_type(

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+logger = logging.getLogger("quarrycore.fetch")
 MAX_CRAWL_DELAY = 60.0  # a robots.txt Crawl-delay is honoured up to this (s)
 
 
@@ -77,6 +79,11 @@ class HostGate:
             self.trips += 1
             self.consecutive_failures = 0
             self.pause(self.breaker_cooldown)
+            logger.info(
+                "%d failures in a row: host paused for %.0f s (its URLs wait)",
+                self.breaker_failures,
+                self.breaker_cooldown,
+            )
 
     def slow_down_to(self, delay: float) -> None:
         self.delay = max(self.delay, min(delay, MAX_CRAWL_DELAY))

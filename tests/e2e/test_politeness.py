@@ -3,6 +3,7 @@ real servers on 127.0.0.1 (the fetcher alone; no Prefect needed)."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import itertools
 import time
@@ -60,20 +61,22 @@ async def test_robots_rules_and_crawl_delay_are_honoured() -> None:
 
 
 async def test_a_slow_robots_txt_fails_no_waiter_but_its_own() -> None:
-    """The first URL to ask for robots.txt times out while it is still loading: its
-    deadline must not cancel the other URLs waiting for the same robots.txt."""
+    """The first URL to ask for robots.txt gives up (cancelled) while it is still loading:
+    that must not cancel the other URLs waiting for the same robots.txt."""
     robots = Response(200, b"User-agent: *\nAllow: /\n", {"Content-Type": "text/plain"}, 0.8)
     routes: dict[str, Any] = {"/robots.txt": robots} | {f"/p/{i}": PAGE for i in range(6)}
     with SiteServer(routes) as site:
         urls = [site.url(f"/p/{i}") for i in range(6)]
-        # fetch_deadline below the robots.txt delay: each URL's first try times out.
-        outcomes = await fetch_all(
-            settings(per_host_concurrency=8, fetch_deadline=0.3, fetch_retries=6), urls
-        )
+        async with Fetcher(settings(per_host_concurrency=8)) as fetcher:
+            waiters = [asyncio.create_task(fetcher.fetch(url)) for url in urls]
+            while not site.count("/robots.txt"):  # the first asker is loading it now
+                await asyncio.sleep(0.01)
+            waiters[0].cancel()
+            outcomes = await asyncio.gather(*waiters[1:])
         robots_fetches = site.count("/robots.txt")
-    assert set(outcomes) == set(urls)  # every URL has its own outcome, none cancelled
-    assert all(isinstance(outcomes[u], FetchedPage) for u in urls), outcomes
-    assert robots_fetches == 1  # the shared fetch went on and served every URL
+    assert waiters[0].cancelled()
+    assert all(isinstance(o, FetchedPage) for o in outcomes), outcomes
+    assert robots_fetches == 1  # the shared fetch went on and served every other URL
 
 
 @pytest.mark.parametrize(("status", "outcome"), [(404, None), (503, "RobotsUnavailable")])
@@ -169,6 +172,36 @@ async def test_retry_after_pauses_the_host_for_that_long() -> None:
         times = [t for t, p in site.log if p == "/limited"]
     assert isinstance(outcomes[site.url("/limited")], FetchedPage)
     assert len(times) == 2 and times[1] - times[0] >= 1.0 - 0.02
+
+
+async def test_waiting_for_the_hosts_turn_does_not_count_against_the_deadline() -> None:
+    # Crawl-delay 0.4 s with 10 URLs of one host: the last one waits ~3.6 s for its turn,
+    # far past fetch_deadline; each request itself takes milliseconds.
+    robots = b"User-agent: *\nCrawl-delay: 0.4\n"
+    routes: dict[str, Any] = {"/robots.txt": Response(200, robots, {"Content-Type": "text/plain"})}
+    routes |= {f"/p/{i}": PAGE for i in range(10)}
+    with SiteServer(routes) as site:
+        urls = [site.url(f"/p/{i}") for i in range(10)]
+        outcomes = await fetch_all(settings(per_host_concurrency=4, fetch_deadline=1.0), urls)
+        requested = site.counts()
+    assert all(isinstance(outcomes[u], FetchedPage) for u in urls), outcomes
+    assert all(requested[f"/p/{i}"] == 1 for i in range(10))
+
+
+async def test_a_retry_after_pause_longer_than_the_deadline_fails_no_url() -> None:
+    def limited(hits: int) -> Response:
+        if hits == 1:
+            return Response(503, b"busy", {"Retry-After": "2"})
+        return PAGE
+
+    routes: dict[str, Any] = {"/first": limited} | {f"/p/{i}": PAGE for i in range(5)}
+    with SiteServer(routes) as site:
+        urls = [site.url("/first")] + [site.url(f"/p/{i}") for i in range(5)]
+        # One at a time: the others queue behind the paused host, never requested early.
+        outcomes = await fetch_all(
+            settings(per_host_concurrency=1, fetch_deadline=1.0, fetch_backoff_base=0.01), urls
+        )
+    assert all(isinstance(outcomes[u], FetchedPage) for u in urls), outcomes
 
 
 async def test_ssrf_guard_refuses_private_addresses_and_redirects_to_them() -> None:
