@@ -12,12 +12,12 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from quarrycore.db import upsert
 from quarrycore.records import Failure
+from quarrycore.store import jobs
 from quarrycore.store.schema import FAILED, PENDING, STORED, job_urls
 from quarrycore.urls import url_key
 
@@ -60,78 +60,90 @@ def count(conn: sa.Connection, job_id: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def _last_seq(conn: sa.Connection, job_id: str) -> int:
-    query = sa.select(sa.func.coalesce(sa.func.max(job_urls.c.seq), 0)).where(
+def _counters(conn: sa.Connection, job_id: str) -> tuple[int, int]:
+    """(URLs in the job, last registration number): from the job's row, where they are
+    kept with every insert; counted once for a job that predates them."""
+    kept = jobs.url_counters(conn, job_id)
+    if kept is not None:
+        return kept
+    last = sa.select(sa.func.coalesce(sa.func.max(job_urls.c.seq), 0)).where(
         job_urls.c.job_id == job_id
     )
-    return int(conn.execute(query).scalar_one())
+    counted = count(conn, job_id), int(conn.execute(last).scalar_one())
+    jobs.set_url_counters(conn, job_id, *counted)
+    return counted
 
 
-def add(conn: sa.Connection, job_id: str, urls: Iterable[str], invalid: Sequence[Failure]) -> int:
-    """Register URLs as pending, in order, and invalid inputs as failed at stage
-    ``validate``; URLs the job already has keep their state. Returns how many are new."""
+def _insert_new(
+    conn: sa.Connection,
+    job_id: str,
+    entries: Sequence[tuple[str, int, Failure | None]],
+    limit: int | None,
+) -> int:
+    """Insert the (URL, depth, failure) entries the job does not have yet, in order, at
+    most ``limit`` URLs in the job; returns how many were new. Costs what the entries
+    cost, whatever the size of the job: no count of the job's rows."""
+    by_key = {url_key(url): (url, depth, failure) for url, depth, failure in reversed(entries)}
+    known = set(
+        conn.execute(
+            sa.select(job_urls.c.url_key).where(
+                job_urls.c.job_id == job_id, job_urls.c.url_key.in_(list(by_key))
+            )
+        ).scalars()
+    )
+    fresh = [key for key in dict.fromkeys(url_key(u) for u, _, _ in entries) if key not in known]
+    total, seq = _counters(conn, job_id)
+    if limit is not None:
+        fresh = fresh[: max(0, limit - total)]
+    if not fresh:
+        return 0
     now = datetime.now(UTC)
-    seq = _last_seq(conn, job_id)
-    before = count(conn, job_id)
-    chunk: list[dict[str, Any]] = []
-    entries = itertools.chain(((url, None) for url in urls), ((f.url, f) for f in invalid))
-    for url, failure in entries:
-        seq += 1
-        chunk.append(
+    rows = []
+    for i, key in enumerate(fresh, start=1):
+        url, depth, failure = by_key[key]
+        rows.append(
             {
                 "job_id": job_id,
-                "url_key": url_key(url),
+                "url_key": key,
                 "url": url,
-                "seq": seq,
-                "depth": 0,
+                "seq": seq + i,
+                "depth": depth,
                 "state": PENDING if failure is None else FAILED,
                 "stage": None if failure is None else failure.stage,
                 "error_type": None if failure is None else failure.error_type[:_ERROR_TYPE_LENGTH],
                 "updated_at": now,
             }
         )
-        if len(chunk) >= _INSERT_CHUNK:
-            upsert(conn, job_urls, chunk, keys=["job_id", "url_key"])
-            chunk = []
-    upsert(conn, job_urls, chunk, keys=["job_id", "url_key"])
-    return count(conn, job_id) - before
+    upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
+    jobs.set_url_counters(conn, job_id, total + len(fresh), seq + len(fresh))
+    return len(fresh)
+
+
+def add(
+    conn: sa.Connection,
+    job_id: str,
+    urls: Iterable[str],
+    invalid: Sequence[Failure],
+    *,
+    limit: int | None = None,
+) -> int:
+    """Register URLs as pending, in order, and invalid inputs as failed at stage
+    ``validate``; URLs the job already has keep their state; at most ``limit`` URLs in
+    the job. Returns how many are new."""
+    entries: Iterator[tuple[str, int, Failure | None]] = itertools.chain(
+        ((url, 0, None) for url in urls), ((f.url, 0, f) for f in invalid)
+    )
+    added = 0
+    while chunk := list(itertools.islice(entries, _INSERT_CHUNK)):
+        added += _insert_new(conn, job_id, chunk, limit)
+    return added
 
 
 def enqueue_links(
     conn: sa.Connection, job_id: str, links: Sequence[tuple[str, int]], max_urls: int | None
 ) -> None:
     """Add the (URL, depth) links the job does not have yet, at most ``max_urls`` in all."""
-    wanted = {url_key(url): (url, depth) for url, depth in reversed(links)}
-    known = set(
-        conn.execute(
-            sa.select(job_urls.c.url_key).where(
-                job_urls.c.job_id == job_id, job_urls.c.url_key.in_(list(wanted))
-            )
-        ).scalars()
-    )
-    fresh = [
-        (key, *wanted[key])
-        for key in dict.fromkeys(url_key(u) for u, _ in links)
-        if key not in known
-    ]
-    if max_urls is not None:
-        fresh = fresh[: max(0, max_urls - count(conn, job_id))]
-    if not fresh:
-        return
-    seq, now = _last_seq(conn, job_id), datetime.now(UTC)
-    rows = [
-        {
-            "job_id": job_id,
-            "url_key": key,
-            "url": url,
-            "seq": seq + i,
-            "depth": depth,
-            "state": PENDING,
-            "updated_at": now,
-        }
-        for i, (key, url, depth) in enumerate(fresh, start=1)
-    ]
-    upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
+    _insert_new(conn, job_id, [(url, depth, None) for url, depth in links], max_urls)
 
 
 def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark]) -> None:

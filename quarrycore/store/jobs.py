@@ -70,6 +70,22 @@ def job_ids(conn: sa.Connection) -> list[str]:
     return list(conn.execute(sa.select(jobs.c.job_id).order_by(jobs.c.created_at)).scalars())
 
 
+def url_counters(conn: sa.Connection, job_id: str) -> tuple[int, int] | None:
+    """(URLs in the job, last registration number), or None while not kept yet."""
+    row = conn.execute(
+        sa.select(jobs.c.url_count, jobs.c.last_seq).where(jobs.c.job_id == job_id)
+    ).one_or_none()
+    if row is None or row.url_count is None or row.last_seq is None:
+        return None
+    return int(row.url_count), int(row.last_seq)
+
+
+def set_url_counters(conn: sa.Connection, job_id: str, count: int, last_seq: int) -> bool:
+    """Keep these counters from now on; False when the job has no row."""
+    query = jobs.update().where(jobs.c.job_id == job_id)
+    return bool(conn.execute(query.values(url_count=count, last_seq=last_seq)).rowcount)
+
+
 # -- the lease ------------------------------------------------------------------------
 
 

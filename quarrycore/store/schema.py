@@ -37,6 +37,10 @@ jobs = sa.Table(
     # When the lease expires, in seconds since the epoch on the database's clock (the
     # holder's TTL from its last heartbeat): no two machines' clocks are compared.
     sa.Column("lock_expires", sa.Float),
+    # How many URLs the job has, and the last registration number given: kept with each
+    # insert into job_urls, so a commit never counts the whole job (NULL: not yet known).
+    sa.Column("url_count", sa.BigInteger),
+    sa.Column("last_seq", sa.BigInteger),
 )
 
 job_urls = sa.Table(
