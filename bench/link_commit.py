@@ -37,7 +37,8 @@ def measure(store: DocumentStore, job: str, size: int) -> tuple[float, float]:
     """Median seconds of a 100-document commit, without links and with 2,000 new links."""
     store.start_job(job, {})
     store.add_urls(job, (f"http://site.test/{i}" for i in range(size)))
-    plain, linked = [], []
+    plain: list[float] = []
+    linked: list[float] = []
     for r in range(REPEATS):
         for timings, links in ((plain, False), (linked, True)):
             base = size - (2 * r + (1 if links else 0) + 1) * BATCH  # pending URLs to commit
