@@ -74,9 +74,8 @@ def read_urls_file(path: str | Path) -> Iterator[str]:
                 yield stripped
 
 
-def gather_inputs(urls: Iterable[str] | None, urls_file: str | Path | None) -> list[str]:
-    """The URLs given on the command line or as a parameter, then those of the file."""
-    collected = list(urls or ())
+def iter_inputs(urls: Iterable[str] | None, urls_file: str | Path | None) -> Iterator[str]:
+    """The URLs given as a list, then those of the file, read as they are needed."""
+    yield from urls or ()
     if urls_file:
-        collected.extend(read_urls_file(urls_file))
-    return collected
+        yield from read_urls_file(urls_file)

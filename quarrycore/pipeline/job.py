@@ -7,8 +7,10 @@ directly. What a run did is read back from the store, the single source of truth
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,15 +26,13 @@ from quarrycore.checkpoint import (
 from quarrycore.db import mask_database_url
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
-from quarrycore.fetch import Fetcher
-from quarrycore.fetch.sitemaps import discover, origins_of
 from quarrycore.jobid import new_job_id, validate_job_id
-from quarrycore.pipeline.request import JobRequest, check_request
+from quarrycore.pipeline.inputs import hosts_of, input_origins, register, sitemap_pages
+from quarrycore.pipeline.request import JobRequest, ScopeRequest, check_request
 from quarrycore.pipeline.result import CrawlResult
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore, JobCounts, JobLock
-from quarrycore.store.intake import register_inputs, validate_inputs
 
 logger = logging.getLogger("quarrycore.job")
 
@@ -116,22 +116,6 @@ async def check_resumable(
         await asyncio.to_thread(store.close)
 
 
-async def sitemap_pages(
-    settings: QuarrySettings, inputs: list[str], scope: CrawlScope
-) -> list[str]:
-    """The in-scope pages the sitemaps of the inputs' sites list."""
-    valid = validate_inputs(inputs, drop_params=settings.drop_params).valid
-    async with Fetcher(settings) as fetcher:
-        found = await discover(
-            fetcher,
-            origins_of(valid),
-            limit=scope.max_pages or 1_000_000,
-            max_bytes=settings.max_body_bytes,
-            drop_params=settings.drop_params,
-        )
-    return [url for url in found if scope.accepts(url, 0)]
-
-
 async def open_job(
     request: JobRequest,
     settings: QuarrySettings,
@@ -141,25 +125,30 @@ async def open_job(
 ) -> OpenJob:
     """Take the job: check the request, find the checkpoint to resume from, take the
     lease, register the inputs, and save the first checkpoint."""
-    inputs = check_request(request, settings)
+    check_request(request, settings)
     checkpoint = await resume_checkpoint(request, settings, mirror) if request.resuming else None
     job_id = validate_job_id(checkpoint.job_id if checkpoint else request.job_id or new_job_id())
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
     dead_letters = await asyncio.to_thread(DeadLetterStore.for_settings, settings)
+    drop = settings.drop_params
     try:
         known = await asyncio.to_thread(store.job_exists, job_id)
+        origins: list[str] = []
+        if request.scope is not None or request.sitemaps:  # the inputs' sites are needed
+            origins = await asyncio.to_thread(input_origins, request.inputs(), drop_params=drop)
         if request.scope is not None:
-            scope = request.scope.scope(inputs, drop_params=settings.drop_params)
+            scope = request.scope.scope(hosts_of(origins))
         else:
             saved = (await asyncio.to_thread(store.job_settings, job_id)).get("crawl_scope")
             scope = CrawlScope.from_json(saved) if saved else CrawlScope()
-        if request.sitemaps:
-            inputs += await sitemap_pages(settings, inputs, scope)
-        if scope.max_pages is not None:
-            inputs = inputs[: scope.max_pages]
+        found: list[str] = []
+        if request.sitemaps:  # within the scope asked for, else on the inputs' own hosts
+            listed = (request.scope or ScopeRequest()).scope(hosts_of(origins))
+            found = await sitemap_pages(settings, origins, listed)
         if request.resuming and checkpoint is None and not known:
             raise _nothing_to_resume(job_id, settings)
-        if not inputs and not known and checkpoint is None:
+        new_job = not known and checkpoint is None and not found
+        if new_job and not await asyncio.to_thread(request.has_inputs):
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
         job_settings = {**settings.model_dump(mode="json"), "crawl_scope": scope.to_json()}
         await asyncio.to_thread(store.start_job, job_id, job_settings)
@@ -185,11 +174,11 @@ async def open_job(
             mirror=mirror,
         ),
         before=JobCounts(job_id),
-        inputs=len(inputs),
         resumed_from=checkpoint.stage if checkpoint else None,
         generated_id=request.job_id is None and checkpoint is None,
     )
     try:
+        inputs = itertools.chain(request.inputs(), found)
         await _register(job, inputs, checkpoint, known=known, run_id=run_id)
     except BaseException:
         await asyncio.to_thread(job.close)
@@ -199,7 +188,7 @@ async def open_job(
 
 async def _register(
     job: OpenJob,
-    inputs: list[str],
+    inputs: Iterator[str],
     checkpoint: PipelineCheckpoint | None,
     *,
     known: bool,
@@ -209,12 +198,17 @@ async def _register(
     if checkpoint is not None and not known and checkpoint.urls_remaining_complete:
         # A store that lost the job (a new machine's SQLite): the checkpoint lists it.
         await asyncio.to_thread(store.add_urls, job_id, checkpoint.urls_remaining)
-    drop = job.settings.drop_params
-    intake = await asyncio.to_thread(register_inputs, store, job_id, inputs, drop_params=drop)
-    await asyncio.to_thread(
-        job.dead_letters.record, job_id, intake.invalid, flow_run_id=run_id, only_new=True
+    counts = await asyncio.to_thread(
+        register,
+        store,
+        job.dead_letters,
+        job_id,
+        inputs,
+        drop_params=job.settings.drop_params,
+        limit=job.scope.max_pages,
+        run_id=run_id,
     )
-    job.invalid = len(intake.invalid)
+    job.inputs, job.invalid = counts.inputs, counts.invalid
     job.before = await asyncio.to_thread(store.counts, job_id)
     await job.checkpointer.save_or_warn("running", mirror=True)
 

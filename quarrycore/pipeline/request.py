@@ -7,15 +7,16 @@ the same words, before any work (the CLI runs it before Prefect even starts).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from quarrycore.db import make_engine
-from quarrycore.exceptions import ConfigError, NoURLsError, QuarryError
+from quarrycore.exceptions import ConfigError, NoURLsError
 from quarrycore.jobid import validate_job_id
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
-from quarrycore.urls import gather_inputs, host_of, normalize_url
+from quarrycore.urls import iter_inputs, read_urls_file
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,20 +30,14 @@ class ScopeRequest:
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
 
-    def scope(self, inputs: Sequence[str], *, drop_params: frozenset[str]) -> CrawlScope:
-        """The scope, with the hosts of the valid ``inputs`` as the seed hosts."""
-        hosts = []
-        for raw in inputs:
-            try:
-                hosts.append(host_of(normalize_url(raw, drop_params=drop_params)))
-            except QuarryError:
-                continue
+    def scope(self, seed_hosts: Iterable[str]) -> CrawlScope:
+        """The scope, with these hosts (``host[:port]`` of the inputs) as the seeds'."""
         return CrawlScope.from_json(
             {
                 "max_depth": self.max_depth,
                 "max_pages": self.max_pages,
                 "same_host": self.same_host,
-                "seed_hosts": sorted(set(hosts)),
+                "seed_hosts": sorted(set(seed_hosts)),
                 "allow_domains": list(self.allow_domains),
                 "include": list(self.include),
                 "exclude": list(self.exclude),
@@ -67,16 +62,24 @@ class JobRequest:
     def resuming(self) -> bool:
         return self.resume or self.resume_from is not None
 
+    def inputs(self) -> Iterator[str]:
+        """The raw inputs, seeds first, then ``urls``, then the file's, read lazily."""
+        return itertools.chain(self.seeds, iter_inputs(self.urls, self.urls_file))
 
-def check_request(request: JobRequest, settings: QuarrySettings) -> list[str]:
-    """Check what can be checked without the store; return the raw inputs (seeds first,
-    then ``urls``, then the file's). Raises a :class:`QuarryError` with the reason."""
+    def has_inputs(self) -> bool:
+        """Whether any input is given (reads the file's first URL at most)."""
+        return next(self.inputs(), None) is not None
+
+
+def check_request(request: JobRequest, settings: QuarrySettings) -> None:
+    """Check what can be checked without the store, reading no more of a URL file than
+    its first line. Raises a :class:`QuarryError` with the reason."""
     if request.job_id is not None:
         validate_job_id(request.job_id)
     make_engine(settings.database_url).dispose()  # a malformed URL or missing driver
     if request.resume and not request.job_id and not request.resume_from:
         raise ConfigError("resume needs the job id (or resume_from, a checkpoint file)")
-    inputs = [*request.seeds, *gather_inputs(request.urls, request.urls_file)]
-    if not inputs and not request.job_id and not request.resuming:
+    if request.urls_file:
+        next(read_urls_file(request.urls_file), None)  # missing or unreadable: ConfigError
+    if not request.job_id and not request.resuming and not request.has_inputs():
         raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
-    return inputs

@@ -64,12 +64,19 @@ class DocumentStore:
         return JobLock(self.engine, job_id, ttl=ttl)
 
     # -- the frontier -----------------------------------------------------------------
-    def add_urls(self, job_id: str, urls: Iterable[str], *, invalid: Sequence[Failure] = ()) -> int:
+    def add_urls(
+        self,
+        job_id: str,
+        urls: Iterable[str],
+        *,
+        invalid: Sequence[Failure] = (),
+        limit: int | None = None,
+    ) -> int:
         """Register URLs as pending for the job, in order, and invalid inputs as failed at
-        stage ``validate``; URLs the job already has keep their state. Returns the number
-        of URLs new to the job."""
+        stage ``validate``; URLs the job already has keep their state; at most ``limit``
+        URLs in the job. Returns the number of URLs new to the job."""
         with self.engine.begin() as conn:
-            return frontier.add(conn, job_id, urls, invalid)
+            return frontier.add(conn, job_id, urls, invalid, limit=limit)
 
     def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:
         for page in self.iter_pending_with_depth(job_id, batch_size):

@@ -1,8 +1,13 @@
-"""Turning raw input into a job's pending URLs: validate, normalise, register."""
+"""Turning raw input into a job's pending URLs: validate, normalise, register.
+
+Inputs are streamed: a file of a million URLs is read, normalised and registered a chunk
+at a time (each chunk its own transaction), so memory does not grow with the input.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from quarrycore.exceptions import InvalidURL
@@ -10,11 +15,22 @@ from quarrycore.records import Failure
 from quarrycore.store.documentstore import DocumentStore
 from quarrycore.urls import normalize_url
 
+CHUNK = 10_000  # inputs a transaction
+
 
 @dataclass(frozen=True, slots=True)
 class Intake:
     valid: list[str]
     invalid: list[Failure]
+
+
+@dataclass(slots=True)
+class IntakeCounts:
+    """What registering a stream of inputs did."""
+
+    inputs: int = 0
+    invalid: int = 0
+    added: int = 0  # URLs new to the job (invalid inputs included, as failed rows)
 
 
 def validate_inputs(raw_urls: Iterable[str], *, drop_params: frozenset[str]) -> Intake:
@@ -36,8 +52,19 @@ def register_inputs(
     raw_urls: Iterable[str],
     *,
     drop_params: frozenset[str],
-) -> Intake:
-    """Validate the inputs and register them with the job (invalid ones as failed)."""
-    intake = validate_inputs(raw_urls, drop_params=drop_params)
-    store.add_urls(job_id, intake.valid, invalid=intake.invalid)
-    return intake
+    limit: int | None = None,
+    on_invalid: Callable[[list[Failure]], None] = lambda failures: None,
+) -> IntakeCounts:
+    """Validate the inputs and register them with the job, a chunk at a time: valid ones
+    pending, invalid ones failed at stage ``validate`` (and passed to ``on_invalid``, to
+    be dead-lettered), at most ``limit`` URLs in the job (its ``max_pages``)."""
+    counts = IntakeCounts()
+    inputs = iter(raw_urls)
+    while chunk := list(itertools.islice(inputs, CHUNK)):
+        intake = validate_inputs(chunk, drop_params=drop_params)
+        counts.inputs += len(chunk)
+        counts.invalid += len(intake.invalid)
+        counts.added += store.add_urls(job_id, intake.valid, invalid=intake.invalid, limit=limit)
+        if intake.invalid:
+            on_invalid(intake.invalid)
+    return counts

@@ -8,6 +8,8 @@ from datetime import UTC
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
 from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
 from tests.e2e.jobs import (
@@ -116,7 +118,10 @@ def test_crawl_mode_resumes_after_kill_9_without_fetching_a_page_twice(tmp_path:
     assert late == []
 
 
-async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["seed", "url"])  # a plain URL: no crawl scope asked for
+async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(
+    tmp_path: Path, given: str
+) -> None:
     import gzip
 
     from tests.support.siteserver import Response, html_page
@@ -152,9 +157,10 @@ async def test_sitemaps_index_and_gzip_sitemap_find_orphan_pages(tmp_path: Path)
             200, gzip.compress(urlset(orphans[:3])), {"Content-Type": "application/gzip"}
         )
         site.routes["/sm2.xml"] = Response(200, urlset(orphans[3:]), xml)
+        start = {"seeds": [site.url("/")], "max_depth": 0} if given == "seed" else {}
         result = await quarry_crawl(
-            seeds=[site.url("/")],
-            max_depth=0,
+            **start,
+            urls=[site.url("/")] if given == "url" else None,
             sitemaps=True,
             job_id="sm",
             database_url=db,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from quarrycore.exceptions import ConfigError, InvalidURL
 from quarrycore.settings import TRACKING_PARAMS
-from quarrycore.urls import MAX_URL_LENGTH, gather_inputs, host_of, normalize_url, read_urls_file
+from quarrycore.urls import MAX_URL_LENGTH, host_of, iter_inputs, normalize_url, read_urls_file
 
 
 @pytest.mark.parametrize(
@@ -145,10 +146,14 @@ def test_gather_inputs_lists_then_file(tmp_path: Path) -> None:
     file = tmp_path / "urls.txt"
     file.write_text("http://f.example/1\n# c\nhttp://f.example/2\n", encoding="utf-8")
     given = ["http://l.example/1", "http://l.example/2"]
-    assert gather_inputs(given, file) == [*given, "http://f.example/1", "http://f.example/2"]
-    assert gather_inputs(iter(given), None) == given
-    assert gather_inputs(None, file) == ["http://f.example/1", "http://f.example/2"]
-    assert gather_inputs(None, None) == []
+    assert list_inputs(given, file) == [*given, "http://f.example/1", "http://f.example/2"]
+    assert list_inputs(iter(given), None) == given
+    assert list_inputs(None, file) == ["http://f.example/1", "http://f.example/2"]
+    assert list_inputs(None, None) == []
     assert given == ["http://l.example/1", "http://l.example/2"]  # input list not mutated
     with pytest.raises(ConfigError):
-        gather_inputs(given, tmp_path / "absent.txt")
+        list_inputs(given, tmp_path / "absent.txt")
+
+
+def list_inputs(urls: Iterable[str] | None, urls_file: Path | None) -> list[str]:
+    return list(iter_inputs(urls, urls_file))

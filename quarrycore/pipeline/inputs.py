@@ -1,0 +1,76 @@
+"""A job's inputs: their sites (for the scope and the sitemaps), the pages the sitemaps
+list, and their registration in the store, streamed a chunk at a time."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from quarrycore.deadletters import DeadLetterStore
+from quarrycore.exceptions import InvalidURL
+from quarrycore.fetch import Fetcher
+from quarrycore.fetch.sitemaps import discover
+from quarrycore.pipeline.scope import CrawlScope
+from quarrycore.records import Failure
+from quarrycore.settings import QuarrySettings
+from quarrycore.store import DocumentStore
+from quarrycore.store.intake import IntakeCounts, register_inputs
+from quarrycore.urls import normalize_url
+
+
+def input_origins(inputs: Iterable[str], *, drop_params: frozenset[str]) -> list[str]:
+    """``scheme://host[:port]`` of the valid inputs, once each, in order (streamed)."""
+    origins: dict[str, None] = {}
+    for raw in inputs:
+        try:
+            parts = urlsplit(normalize_url(raw, drop_params=drop_params))
+        except InvalidURL:
+            continue
+        origins.setdefault(f"{parts.scheme}://{parts.netloc}", None)
+    return list(origins)
+
+
+def hosts_of(origins: Iterable[str]) -> list[str]:
+    return [urlsplit(origin).netloc for origin in origins]
+
+
+async def sitemap_pages(
+    settings: QuarrySettings, origins: list[str], scope: CrawlScope
+) -> list[str]:
+    """The in-scope pages the sitemaps of these sites list."""
+    async with Fetcher(settings) as fetcher:
+        found = await discover(
+            fetcher,
+            origins,
+            limit=scope.max_pages or 1_000_000,
+            max_bytes=settings.max_body_bytes,
+            drop_params=settings.drop_params,
+        )
+    return [url for url in found if scope.accepts(url, 0)]
+
+
+def register(
+    store: DocumentStore,
+    dead_letters: DeadLetterStore,
+    job_id: str,
+    inputs: Iterable[str],
+    *,
+    drop_params: frozenset[str],
+    limit: int | None,
+    run_id: str | None,
+) -> IntakeCounts:
+    """Register the inputs with the job a chunk at a time (at most ``limit`` URLs in the
+    job); the invalid ones are dead-lettered at stage ``validate`` once (blocking)."""
+
+    def dead_letter(invalid: list[Failure]) -> None:
+        dead_letters.record(job_id, invalid, flow_run_id=run_id, only_new=True)
+
+    return register_inputs(
+        store,
+        job_id,
+        itertools.chain(inputs),
+        drop_params=drop_params,
+        limit=limit,
+        on_invalid=dead_letter,
+    )
