@@ -50,6 +50,7 @@ def snapshot(
         batch_size=settings.batch_size,
         database_url=settings.database_url,
         urls_remaining=remaining,
+        store_id=store.store_id,
     )
 
 

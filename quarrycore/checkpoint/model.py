@@ -53,6 +53,11 @@ class CheckpointFields(BaseModel):
         "remaining URLs are the job's pending rows in the store (database_url)."
     )
     database_url: str = Field(description="The store (password hidden): the commit point.")
+    store_id: str | None = Field(
+        None,
+        description="The store's identity (a UUID written in it once): which store this "
+        "checkpoint mirrors, whatever URL reaches it. None in checkpoints of older versions.",
+    )
 
 
 class PipelineCheckpoint(CheckpointFields):
@@ -76,6 +81,7 @@ class PipelineCheckpoint(CheckpointFields):
         batch_size: int,
         database_url: str,
         urls_remaining: list[str] | None,
+        store_id: str | None = None,
     ) -> PipelineCheckpoint:
         by_stage: dict[str, int] = {}
         for key, count in counts.failures_by_type.items():
@@ -98,6 +104,7 @@ class PipelineCheckpoint(CheckpointFields):
             urls_remaining=list(urls_remaining or []) if complete else [],
             urls_remaining_complete=complete,
             database_url=mask_database_url(database_url),
+            store_id=store_id,
         )
 
     @classmethod

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import fit, make_engine
+from quarrycore.db import create_schema, fit, make_engine
 from quarrycore.deadletters.schema import COLUMNS, dead_letters, dl_metadata
 from quarrycore.records import Failure
 from quarrycore.settings import QuarrySettings
@@ -50,7 +50,7 @@ class DeadLetterStore:
         self.url = url
         self.policy = policy or RetryPolicy()
         self.engine = make_engine(url)
-        dl_metadata.create_all(self.engine)
+        create_schema(self.engine, dl_metadata)
 
     @classmethod
     def for_settings(cls, settings: QuarrySettings) -> DeadLetterStore:

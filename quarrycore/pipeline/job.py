@@ -81,8 +81,11 @@ async def resume_checkpoint(
         checkpoint = await find_checkpoint(settings, request.job_id, mirror)
     else:
         raise ConfigError("resume needs the job id (or resume_from, a checkpoint file)")
-    if checkpoint is not None and checkpoint.database_url != mask_database_url(
-        settings.database_url
+    legacy = checkpoint is not None and checkpoint.store_id is None  # by URL, then
+    if (
+        legacy
+        and checkpoint
+        and checkpoint.database_url != mask_database_url(settings.database_url)
     ):
         raise IncompatibleCheckpoint(
             f"the checkpoint of job {checkpoint.job_id!r} belongs to the store "
@@ -90,6 +93,24 @@ async def resume_checkpoint(
             "; pass that database URL to resume"
         )
     return checkpoint
+
+
+def check_checkpoint_store(
+    checkpoint: PipelineCheckpoint, store: DocumentStore, *, known: bool
+) -> None:
+    """A resume needs the job in this store, or a checkpoint that lists all its pending
+    URLs (a store that lost the job, rebuilt from the list). Otherwise the pending URLs
+    are in the store the checkpoint was taken from: a clear error, nothing written."""
+    if known or checkpoint.urls_remaining_complete:
+        return
+    taken_from = checkpoint.database_url
+    if checkpoint.store_id and checkpoint.store_id != store.store_id:
+        taken_from += f" (store {checkpoint.store_id}; this one is {store.store_id})"
+    raise IncompatibleCheckpoint(
+        f"job {checkpoint.job_id!r} is not in the store {mask_database_url(store.url)}, "
+        f"and its checkpoint does not list its {checkpoint.pending_count} pending URLs: "
+        f"they are in the store it was taken from, {taken_from}; resume with that store"
+    )
 
 
 def _nothing_to_resume(job_id: str, settings: QuarrySettings) -> ConfigError:
@@ -105,12 +126,14 @@ async def check_resumable(
     """Fail on what would stop a resume (a damaged or foreign checkpoint, a job that
     neither a checkpoint nor the store has) before any work: :func:`open_job`'s own
     checks, for a caller that wants them early (the CLI, before Prefect starts)."""
-    if await resume_checkpoint(request, settings, mirror) is not None:
-        return
-    job_id = validate_job_id(request.job_id or "")
+    checkpoint = await resume_checkpoint(request, settings, mirror)
+    job_id = validate_job_id(checkpoint.job_id if checkpoint else request.job_id or "")
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
     try:
-        if not await asyncio.to_thread(store.job_exists, job_id):
+        known = await asyncio.to_thread(store.job_exists, job_id)
+        if checkpoint is not None:
+            await asyncio.to_thread(check_checkpoint_store, checkpoint, store, known=known)
+        elif not known:
             raise _nothing_to_resume(job_id, settings)
     finally:
         await asyncio.to_thread(store.close)
@@ -133,6 +156,8 @@ async def open_job(
     drop = settings.drop_params
     try:
         known = await asyncio.to_thread(store.job_exists, job_id)
+        if checkpoint is not None:  # before anything is written (the checkpoint above all)
+            await asyncio.to_thread(check_checkpoint_store, checkpoint, store, known=known)
         origins: list[str] = []
         if request.scope is not None or request.sitemaps:  # the inputs' sites are needed
             origins = await asyncio.to_thread(input_origins, request.inputs(), drop_params=drop)

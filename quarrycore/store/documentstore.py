@@ -16,7 +16,7 @@ from typing import Any
 from quarrycore.db import make_engine
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.records import Document, Failure
-from quarrycore.store import documents, frontier, jobs
+from quarrycore.store import documents, frontier, identity, jobs
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
 from quarrycore.store.schema import FAILED, STORED, create_tables
@@ -30,6 +30,15 @@ class DocumentStore:
         self.url = url
         self.engine = make_engine(url)
         create_tables(self.engine)
+        self._store_id: str | None = None
+
+    @property
+    def store_id(self) -> str:
+        """This store's identity (a UUID written in it once)."""
+        if self._store_id is None:
+            with self.engine.begin() as conn:
+                self._store_id = identity.store_id(conn)
+        return self._store_id
 
     def close(self) -> None:
         self.engine.dispose()

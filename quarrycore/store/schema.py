@@ -5,7 +5,8 @@
 - ``job_urls`` (``frontier.py``): every URL of every job, pending until the
   transaction that stores its document (or its failure) marks it done;
 - ``documents`` and ``minhash_bands`` (``documents.py``): the stored documents, and
-  the LSH band keys of their MinHash signatures.
+  the LSH band keys of their MinHash signatures;
+- ``store_meta`` (``identity.py``): the store's own identity.
 
 Rows are keyed by a hash of the URL (``quarrycore.urls.url_key``) so that long URLs fit
 every database's index limits.
@@ -14,6 +15,8 @@ every database's index limits.
 from __future__ import annotations
 
 import sqlalchemy as sa
+
+from quarrycore.db import create_schema
 
 metadata = sa.MetaData()
 
@@ -97,24 +100,20 @@ minhash_bands = sa.Table(
     sa.Column("url_key", sa.String(40), primary_key=True),
 )
 
+# One row: this store's identity, a UUID written once (identity.py). A checkpoint names
+# the store it mirrors by it, whatever URL the store is reached by.
+store_meta = sa.Table(
+    "store_meta",
+    metadata,
+    sa.Column("key", sa.String(32), primary_key=True),
+    sa.Column("value", sa.String(64), nullable=False),
+)
+
 DOCUMENT_FIELDS: tuple[str, ...] = tuple(
     c.name for c in documents.columns if c.name not in ("job_id", "url_key")
 )
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create missing tables, and add columns a newer QuarryCore added to existing ones.
-
-    Only nullable columns are ever added, so older rows stay valid (``NULL``) and an
-    older store opens without a migration tool.
-    """
-    metadata.create_all(engine)
-    inspector = sa.inspect(engine)
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=engine.dialect)
-            with engine.begin() as conn:
-                conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    """Create the store's missing tables and columns (see ``db.create_schema``)."""
+    create_schema(engine, metadata)

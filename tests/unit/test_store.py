@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore
@@ -191,3 +193,35 @@ def test_values_longer_than_their_column_are_cut_not_refused(store: DocumentStor
     [row] = list(store.iter_documents("j"))
     assert (row["language"], row["date"]) == ("x" * 16, "2" * 32)
     assert store.url_states("j")["http://x/odd"] == ("failed", "E" * 64)
+
+
+@pytest.mark.parametrize("where", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_simultaneous_first_starts_all_open_the_store(
+    request: pytest.FixtureRequest, tmp_path: Path, where: str
+) -> None:
+    # Four processes (here: threads, each with its own engine) open a new store at once.
+    url = (
+        request.getfixturevalue("postgres_url")
+        if where == "postgres"
+        else f"sqlite:///{tmp_path / 'fresh.db'}"
+    )
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+    ids: list[str] = []
+
+    def first_start() -> None:
+        start.wait()
+        try:
+            store = DocumentStore(url)
+            DeadLetterStore(url)
+            ids.append(store.store_id)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(ids) == 4 and len(set(ids)) == 1  # one store, one identity
