@@ -176,6 +176,12 @@ class QuarrySettings(BaseSettings):
     )
 
     # Politeness.
+    max_hosts: int = Field(
+        10_000,
+        ge=1,
+        description="Hosts whose politeness state and robots.txt are kept in memory; past "
+        "it the least recently used idle ones are forgotten (and asked again if met).",
+    )
     respect_robots: bool = Field(True, description="Fetch and obey robots.txt.")
     robots_ttl: float = Field(86_400.0, gt=0, description="Seconds a robots.txt stays cached.")
     per_host_delay: float = Field(

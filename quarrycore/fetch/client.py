@@ -25,7 +25,7 @@ from quarrycore.exceptions import (
 from quarrycore.fetch.charset import decode_html
 from quarrycore.fetch.content import SNIFF_BYTES, classify_content_type
 from quarrycore.fetch.netguard import AddressPolicy, GuardedBackend, GuardedTransport
-from quarrycore.fetch.politeness import HostGate, parse_retry_after
+from quarrycore.fetch.politeness import HostGate, HostGates, parse_retry_after
 from quarrycore.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
 from quarrycore.records import Batch, Failure, FetchedPage
 from quarrycore.settings import QuarrySettings
@@ -79,9 +79,14 @@ class Fetcher:
             trust_env=False,
         )
         self._slots = asyncio.Semaphore(settings.concurrency)
-        self._gates: dict[str, HostGate] = {}
+        self._gates = HostGates(self._new_gate, limit=settings.max_hosts)
         self._robots = (
-            RobotsCache(self._fetch_robots, user_agent=settings.user_agent, ttl=settings.robots_ttl)
+            RobotsCache(
+                self._fetch_robots,
+                user_agent=settings.user_agent,
+                ttl=settings.robots_ttl,
+                max_entries=settings.max_hosts,
+            )
             if settings.respect_robots
             else None
         )
@@ -130,16 +135,15 @@ class Fetcher:
             )
 
     def gate(self, url: str) -> HostGate:
-        host = host_of(url)
-        gate = self._gates.get(host)
-        if gate is None:
-            gate = self._gates[host] = HostGate(
-                concurrency=self._settings.per_host_concurrency,
-                delay=self._settings.per_host_delay,
-                breaker_failures=self._settings.breaker_failures,
-                breaker_cooldown=self._settings.breaker_cooldown,
-            )
-        return gate
+        return self._gates.get(host_of(url))
+
+    def _new_gate(self) -> HostGate:
+        return HostGate(
+            concurrency=self._settings.per_host_concurrency,
+            delay=self._settings.per_host_delay,
+            breaker_failures=self._settings.breaker_failures,
+            breaker_cooldown=self._settings.breaker_cooldown,
+        )
 
     async def _fetch_once(self, url: str) -> FetchedPage:
         """One try of ``url``, redirects followed. ``fetch_deadline`` bounds the time in

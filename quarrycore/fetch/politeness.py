@@ -7,7 +7,8 @@ import asyncio
 import email.utils
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -51,17 +52,34 @@ class HostGate:
         self._lock = asyncio.Lock()
         self._next_start = 0.0
         self._paused_until = 0.0
+        self._users = 0  # requests waiting for or holding a slot
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waits for this host and nothing of its state is still running (a
+        pause, a spacing, a breaker count): forgetting it changes nothing."""
+        now = time.monotonic()
+        return (
+            self._users == 0
+            and self._paused_until <= now
+            and self._next_start <= now
+            and self.consecutive_failures == 0
+        )
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        async with self._slots:
-            async with self._lock:  # start times are handed out in order
-                now = time.monotonic()
-                start = max(now, self._next_start, self._paused_until)
-                self._next_start = start + self.delay
-            if start > now:
-                await asyncio.sleep(start - now)
-            yield
+        self._users += 1
+        try:
+            async with self._slots:
+                async with self._lock:  # start times are handed out in order
+                    now = time.monotonic()
+                    start = max(now, self._next_start, self._paused_until)
+                    self._next_start = start + self.delay
+                if start > now:
+                    await asyncio.sleep(start - now)
+                yield
+        finally:
+            self._users -= 1
 
     def pause(self, seconds: float) -> None:
         """Hold every request to this host for ``seconds`` (429/503 Retry-After)."""
@@ -87,3 +105,30 @@ class HostGate:
 
     def slow_down_to(self, delay: float) -> None:
         self.delay = max(self.delay, min(delay, MAX_CRAWL_DELAY))
+
+
+class HostGates:
+    """The gate of each host, at most ``limit`` of them: past it the least recently used
+    idle gates are forgotten (a crawl of many hosts must not grow without bound; a
+    host's gate that is still busy or paused is kept)."""
+
+    def __init__(self, factory: Callable[[], HostGate], *, limit: int) -> None:
+        self._factory = factory
+        self._limit = limit
+        self._gates: OrderedDict[str, HostGate] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._gates)
+
+    def get(self, host: str) -> HostGate:
+        gate = self._gates.get(host)
+        if gate is not None:
+            self._gates.move_to_end(host)
+            return gate
+        gate = self._gates[host] = self._factory()
+        if len(self._gates) > self._limit:
+            for old in [h for h, g in self._gates.items() if h != host and g.idle]:
+                del self._gates[old]
+                if len(self._gates) <= self._limit:
+                    break
+        return gate

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -32,11 +33,14 @@ class RobotsCache:
     kept for ``ttl`` seconds. 4xx: allow all. 5xx or unreachable: the host's URLs fail
     as retryable ``RobotsUnavailable`` (RFC 9309), never allow-all."""
 
-    def __init__(self, fetch: RobotsFetch, *, user_agent: str, ttl: float) -> None:
+    def __init__(
+        self, fetch: RobotsFetch, *, user_agent: str, ttl: float, max_entries: int = 10_000
+    ) -> None:
         self._fetch = fetch
         self._agent = user_agent.split("/", 1)[0].strip() or user_agent
         self._ttl = ttl
-        self._entries: dict[str, _RobotsEntry] = {}
+        self._max_entries = max_entries  # least recently used ones forgotten past it
+        self._entries: OrderedDict[str, _RobotsEntry] = OrderedDict()
         self._loading: dict[str, asyncio.Task[_RobotsEntry]] = {}
 
     async def check(self, url: str) -> float | None:
@@ -60,6 +64,7 @@ class RobotsCache:
     async def _entry(self, origin: str) -> _RobotsEntry:
         entry = self._entries.get(origin)
         if entry is not None and entry.expires > time.monotonic():
+            self._entries.move_to_end(origin)
             return entry
         loading = self._loading.get(origin)
         if loading is None:
@@ -74,6 +79,9 @@ class RobotsCache:
         del self._loading[origin]
         if not done.cancelled() and done.exception() is None:
             self._entries[origin] = done.result()
+            self._entries.move_to_end(origin)
+            while len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
 
     async def _load(self, origin: str) -> _RobotsEntry:
         now = time.monotonic()
@@ -89,3 +97,6 @@ class RobotsCache:
             return _RobotsEntry(None, None, now + self._ttl)
         reason = f"robots.txt of {origin} answered HTTP {status}: retry later"
         return _RobotsEntry(None, reason, now + _UNAVAILABLE_TTL)
+
+    def __len__(self) -> int:
+        return len(self._entries)
