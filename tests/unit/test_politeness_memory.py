@@ -3,7 +3,6 @@ robots.txt files are forgotten least recently used first; a busy or paused gate 
 
 from __future__ import annotations
 
-
 from quarrycore.fetch.politeness import HostGate, HostGates
 from quarrycore.fetch.robots import RobotsCache
 
