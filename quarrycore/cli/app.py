@@ -9,6 +9,7 @@ import typer
 
 from quarrycore.cli.crawl import crawl, demo, serve_sample
 from quarrycore.cli.deadletters import app as dead_letters_app
+from quarrycore.cli.server import app as server_app
 from quarrycore.cli.store import export, status
 
 app = typer.Typer(
@@ -22,6 +23,7 @@ app.command()(export)
 app.command()(demo)
 app.command("serve-sample")(serve_sample)
 app.add_typer(dead_letters_app, name="dead-letters")
+app.add_typer(server_app, name="server")
 
 if __name__ == "__main__":
     app()

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from quarrycore.cli.output import DbOption, JobOption, console, fail, print_summary, settings
+from quarrycore.cli.prefect import use_prefect_server
 from quarrycore.exceptions import QuarryError, RunStopped
 from quarrycore.jobid import new_job_id
 from quarrycore.pipeline.request import JobRequest, check_request
@@ -117,13 +118,12 @@ def crawl(
 def _run(
     chosen: QuarrySettings, job: str, parameters: dict[str, Any], *, resume: bool, progress: bool
 ) -> None:
-    # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
-    from quarrycore.flows.crawl import quarry_crawl
-    from quarrycore.flows.localserver import ensure_detached_server
-
     console.print(f"job [bold]{job}[/bold] → {chosen.database_url}")
     try:
-        ensure_detached_server()
+        use_prefect_server(chosen.data_dir)
+        # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
+        from quarrycore.flows.crawl import quarry_crawl
+
         if resume:
             # The flow's own resume checks, before it starts: a clear line, no failed run.
             from quarrycore.flows.hooks import mirror_for

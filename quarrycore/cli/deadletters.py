@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quarrycore.cli.output import console, fail, settings
+from quarrycore.cli.prefect import use_prefect_server
 from quarrycore.deadletters import COLUMNS, DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import QuarryError
 
@@ -170,10 +171,9 @@ def retry(
     dead_letter_db: DlOption = None,
 ) -> None:
     """Replay dead letters through the pipeline (the replay-dead-letters flow)."""
-    from quarrycore.flows.localserver import ensure_detached_server
+    use_prefect_server(settings().data_dir)
     from quarrycore.flows.replay import replay_dead_letters
 
-    ensure_detached_server()
     try:
         results = asyncio.run(
             replay_dead_letters(
