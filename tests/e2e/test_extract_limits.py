@@ -76,9 +76,11 @@ async def test_a_page_past_the_time_limit_is_cut_off_and_the_pool_goes_on(
     assert not second.failures
 
 
-def _state(pid: int) -> str:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc: clock ticks)."""
     with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        return stat.read().rsplit(")", 1)[1].split()[0]
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="reads process states from /proc")
@@ -90,15 +92,16 @@ async def test_a_process_killed_mid_page_fails_that_page_only(
     try:
         await pool.extract(batch(articles[:1], "warm"))  # the process is up and idle
         [worker] = multiprocessing.active_children()
+        idle = _cpu_seconds(worker.pid or 0)
         job = asyncio.create_task(
             pool.extract(batch([slow_to_extract_page(SLOW_MB), articles[1]], "k"))
         )
-        # Wait until the process is busy on the slow page (running, no longer sleeping
-        # in recv), then kill it as the OOM killer would.
-        deadline = time.monotonic() + 30
-        while _state(worker.pid or 0) != "R" and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        assert _state(worker.pid or 0) == "R"
+        # Wait until the process is busy on the slow page (a second of CPU spent on it:
+        # it takes ~15 s), then kill it as the OOM killer would.
+        deadline = time.monotonic() + 60
+        while _cpu_seconds(worker.pid or 0) < idle + 1.0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert _cpu_seconds(worker.pid or 0) >= idle + 1.0
         worker.kill()
         out = await asyncio.wait_for(job, timeout=60)
     finally:
