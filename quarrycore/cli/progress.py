@@ -9,6 +9,7 @@ from types import TracebackType
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from quarrycore.fetch.politeness import HOST_QUEUE
 from quarrycore.store import DocumentStore
 
 
@@ -28,10 +29,13 @@ class StoreProgress:
             TextColumn("[red]{task.fields[failed]} failed"),
             TextColumn("{task.fields[remaining]} remaining"),
             TextColumn("{task.fields[rate]:.1f} pages/s"),
+            TextColumn("[yellow]{task.fields[queued]}"),
             TimeElapsedColumn(),
             console=Console(stderr=True),
         )
-        self._task = self._progress.add_task(job_id, total=None, failed=0, remaining="?", rate=0.0)
+        self._task = self._progress.add_task(
+            job_id, total=None, failed=0, remaining="?", rate=0.0, queued=""
+        )
 
     def __enter__(self) -> StoreProgress:
         self._progress.start()
@@ -70,8 +74,17 @@ class StoreProgress:
                         failed=counts.failed,
                         remaining=counts.pending,
                         rate=(counts.processed - first_done) / elapsed,
+                        queued=queue_line(*HOST_QUEUE.snapshot()),
                     )
                 self._stop.wait(self._interval)
         finally:
             if store is not None:
                 store.close()
+
+
+def queue_line(waiting: int, longest: float) -> str:
+    """What the progress line says of URLs waiting for their host's turn (only when a
+    flow runs in this process: a worker's queue is in its own logs)."""
+    if not waiting:
+        return ""
+    return f"{waiting} waiting for their host (longest {longest:.0f} s)"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
@@ -30,6 +31,38 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+class HostQueue:
+    """URLs of this process waiting for their host's turn (a slot, a Crawl-delay, a
+    Retry-After pause, a breaker cool-down): how many, and since when the oldest. The
+    progress line shows it, so a run that waits on a paused host is seen waiting."""
+
+    def __init__(self) -> None:
+        self._since: dict[int, float] = {}
+        self._next = 0
+        self._lock = threading.Lock()  # the progress line reads it from its own thread
+
+    def enter(self) -> int:
+        with self._lock:
+            self._next += 1
+            self._since[self._next] = time.monotonic()
+            return self._next
+
+    def leave(self, ticket: int) -> None:
+        with self._lock:
+            self._since.pop(ticket, None)
+
+    def snapshot(self) -> tuple[int, float]:
+        """(URLs waiting, seconds the longest has waited)."""
+        with self._lock:
+            since = list(self._since.values())
+        if not since:
+            return 0, 0.0
+        return len(since), time.monotonic() - min(since)
+
+
+HOST_QUEUE = HostQueue()  # one per process: every fetcher's gates report here
 
 
 class HostGate:
@@ -69,6 +102,7 @@ class HostGate:
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         self._users += 1
+        ticket = HOST_QUEUE.enter()
         try:
             async with self._slots:
                 async with self._lock:  # start times are handed out in order
@@ -77,8 +111,10 @@ class HostGate:
                     self._next_start = start + self.delay
                 if start > now:
                     await asyncio.sleep(start - now)
+                HOST_QUEUE.leave(ticket)
                 yield
         finally:
+            HOST_QUEUE.leave(ticket)
             self._users -= 1
 
     def pause(self, seconds: float) -> None:

@@ -17,6 +17,7 @@ from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.extract.pool import ExtractorPool
 from quarrycore.extract.step import ExtractOptions
 from quarrycore.fetch import Fetcher
+from quarrycore.fetch.politeness import HOST_QUEUE
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.loop import OnDone, Pipeline, run_batches
 from quarrycore.pipeline.outage import outlast_outage
@@ -135,10 +136,15 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
 
 
 async def _keep_saving(checkpointer: JobCheckpointer, every: float) -> None:
-    """Periodic checkpoints; a failed save is reported and tried at the next turn."""
+    """Periodic checkpoints; a failed save is reported and tried at the next turn. URLs
+    queued for a paused or Crawl-delayed host are said too (a worker has no progress
+    line: its log shows why the job is slow)."""
     while True:
         await asyncio.sleep(every)
         await checkpointer.save_or_warn("running")
+        waiting, longest = HOST_QUEUE.snapshot()
+        if waiting:
+            logger.info("%d URLs waiting for their host (longest %.0f s)", waiting, longest)
 
 
 async def _keep_lease(
