@@ -3,12 +3,15 @@ the flows and by the hooks that run after a crash (with nothing but the paramete
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from quarrycore.blocks.store import store_url
+from quarrycore.credentials import split_password
 from quarrycore.settings import QuarrySettings, settings_from_parameters
 
+logger = logging.getLogger("quarrycore.flows")
 # Flow parameters that are settings by the same name (any other setting: ``options``).
 SETTING_PARAMETERS = ("batch_size", "concurrency", "checkpoint_interval", "dead_letter_url")
 
@@ -16,6 +19,15 @@ SETTING_PARAMETERS = ("batch_size", "concurrency", "checkpoint_interval", "dead_
 async def settings_for_run(parameters: Mapping[str, Any]) -> QuarrySettings:
     """``QUARRY_*`` from the environment, then ``options``, then the named parameters;
     ``database_block`` (a connector block) wins over ``database_url``."""
+    for name in ("database_url", "dead_letter_url"):
+        if split_password(str(parameters.get(name) or ""))[1] is not None:
+            logger.warning(
+                "the %s parameter holds a password, which the Prefect server keeps with the "
+                "run: give the URL without it and the password as %s in the worker's "
+                "environment, or use database_block",
+                name,
+                f"QUARRY_{name.removesuffix('_url').upper()}_PASSWORD",
+            )
     return settings_from_parameters(
         parameters.get("options"),
         database_url=await store_url(

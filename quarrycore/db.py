@@ -1,4 +1,4 @@
-"""Engines, dialect-aware upserts and URL masking shared by the two stores (the document
+"""Engines and dialect-aware upserts shared by the two stores (the document
 store and the dead letters), which are otherwise independent."""
 
 from __future__ import annotations
@@ -13,23 +13,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from quarrycore.credentials import mask_url
 from quarrycore.exceptions import ConfigError
-
-
-def mask_database_url(url: str) -> str:
-    """``url`` with its password hidden: what may be shown, logged or persisted."""
-    try:
-        return sa.engine.make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get WAL, a busy timeout and their directory."""
     try:
         parsed = sa.engine.make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"malformed database URL {mask_database_url(url)!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: a port that is not a number
+        raise ConfigError(f"malformed database URL {mask_url(url)!r}") from exc
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -38,7 +31,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except (NoSuchModuleError, ImportError) as exc:
-        raise ConfigError(f"no driver for database URL {mask_database_url(url)!r}: {exc}") from exc
+        raise ConfigError(f"no driver for database URL {mask_url(url)!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     return engine

@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from quarrycore.credentials import mask_url, with_password
 from quarrycore.exceptions import ConfigError
 
 # Defined here (not in urls.py) so settings import nothing of the pipeline.
@@ -94,6 +95,14 @@ class QuarrySettings(BaseSettings):
     )
     dead_letter_url: str = Field(
         "sqlite:///dead_letter.db", description="SQLAlchemy URL of the dead-letter database."
+    )
+    database_password: SecretStr | None = Field(
+        None,
+        description="Password put into a database_url that has none (QUARRY_DATABASE_PASSWORD):"
+        " the flow's parameters then name the store without its secret.",
+    )
+    dead_letter_password: SecretStr | None = Field(
+        None, description="The same for dead_letter_url (QUARRY_DEAD_LETTER_PASSWORD)."
     )
     dead_letter_backoff_base: float = Field(
         300.0, ge=0, description="Seconds to a transient dead letter's first retry time."
@@ -237,6 +246,31 @@ class QuarrySettings(BaseSettings):
     persist_results: bool = Field(
         True, description="Persist Prefect task results under data_dir/results."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _restore_passwords(cls, data: Any) -> Any:
+        """A URL given without its password gets it from the ``*_password`` setting (the
+        environment of the process that runs the flow)."""
+        if not isinstance(data, dict):
+            return data
+        for url_field, secret_field in (
+            ("database_url", "database_password"),
+            ("dead_letter_url", "dead_letter_password"),
+        ):
+            secret = data.get(secret_field)
+            url = data.get(url_field)
+            if isinstance(url, str) and secret and not url.startswith("sqlite"):
+                plain = secret.get_secret_value() if isinstance(secret, SecretStr) else secret
+                data = {**data, url_field: with_password(url, str(plain))}
+        return data
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings as they may be persisted or shown: URLs masked, no secrets."""
+        data = self.model_dump(mode="json", exclude={"database_password", "dead_letter_password"})
+        data["database_url"] = mask_url(self.database_url)
+        data["dead_letter_url"] = mask_url(self.dead_letter_url)
+        return data
 
     @property
     def drop_params(self) -> frozenset[str]:

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
+from quarrycore.credentials import mask_url
 from quarrycore.exceptions import ConfigError, InvalidURL
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -19,8 +20,10 @@ MAX_URL_LENGTH = 8192
 def normalize_url(raw: str, *, drop_params: frozenset[str]) -> str:
     """Return the canonical form of ``raw``: lower-case scheme and host, no default port,
     no fragment, sorted query without ``drop_params`` (the ``tracking_params`` setting:
-    ``QuarrySettings.drop_params``), percent-encoding normalised. Raise
-    :class:`InvalidURL`."""
+    ``QuarrySettings.drop_params``), percent-encoding normalised, and no userinfo: a
+    ``user:password@`` found on the web is dropped, never sent, stored, logged or used
+    as the host's politeness key. Raise :class:`InvalidURL` (its message with any
+    password hidden)."""
     candidate = raw.strip()
     if not candidate:
         raise InvalidURL("empty URL")
@@ -33,20 +36,20 @@ def normalize_url(raw: str, *, drop_params: frozenset[str]) -> str:
             raise InvalidURL(f"scheme {parts.scheme or '(none)'!r} is not http or https")
         host = unquote(parts.hostname or "")
         if not host or any(ch.isspace() or ch in "%/\\<>^|" for ch in host):
-            raise InvalidURL(f"no valid host in {candidate!r}")
+            raise InvalidURL(f"no valid host in {mask_url(candidate, query=False)!r}")
         port = parts.port  # raises ValueError when out of range or not a number
         canonical = canonicalize_url(candidate, keep_fragments=False)
     except InvalidURL:
         raise
     except (ValueError, UnicodeError) as exc:
-        raise InvalidURL(f"malformed URL {candidate!r}: {exc}") from exc
+        raise InvalidURL(f"malformed URL {mask_url(candidate, query=False)!r}: {exc}") from exc
     parts = urlsplit(canonical)
     query = parts.query
     if drop_params and query:
         query = "&".join(
             pair for pair in query.split("&") if pair.split("=", 1)[0].lower() not in drop_params
         )
-    netloc = parts.netloc
+    netloc = parts.netloc.rpartition("@")[2]  # userinfo dropped
     if port is not None and DEFAULT_PORTS.get(scheme) == port:
         netloc = netloc.rsplit(":", 1)[0]
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from quarrycore.db import mask_database_url
+from quarrycore.credentials import mask_url
 from quarrycore.exceptions import CorruptCheckpoint, IncompatibleCheckpoint
 from quarrycore.jobid import validate_job_id
 from quarrycore.store import JobCounts
@@ -103,7 +103,7 @@ class PipelineCheckpoint(CheckpointFields):
             failures_by_type=counts.failures_by_type,
             urls_remaining=list(urls_remaining or []) if complete else [],
             urls_remaining_complete=complete,
-            database_url=mask_database_url(database_url),
+            database_url=mask_url(database_url),
             store_id=store_id,
         )
 

@@ -9,10 +9,21 @@ import sys
 from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 import typer
 
-from quarrycore.cli.output import DbOption, JobOption, console, fail, print_summary, settings
+from quarrycore.cli.output import (
+    DbOption,
+    JobOption,
+    check_reachable,
+    console,
+    fail,
+    hand_over,
+    print_summary,
+    settings,
+)
 from quarrycore.cli.prefect import use_prefect_server
+from quarrycore.credentials import mask_url
 from quarrycore.exceptions import QuarryError, RunStopped
 from quarrycore.jobid import new_job_id
 from quarrycore.pipeline.request import JobRequest, check_request
@@ -73,10 +84,12 @@ def crawl(
     )
     if resume and job_id and resume != job_id:
         raise fail("--resume and --job-id name different jobs")
+    # A URL's user:password@ is dropped by the job's normalisation; hidden here already,
+    # so the flow's parameters (kept by the Prefect server) never hold it.
     request = JobRequest(
-        urls=urls or (),
+        urls=[mask_url(url, query=False) for url in urls or ()],
         urls_file=str(urls_file.resolve()) if urls_file else None,
-        seeds=seed or (),
+        seeds=[mask_url(url, query=False) for url in seed or ()],
         job_id=resume or job_id,
         resume=resume is not None,
     )
@@ -84,6 +97,7 @@ def crawl(
         check_request(request, chosen)
     except QuarryError as exc:
         raise fail(str(exc)) from exc
+    check_reachable(chosen.database_url)
     job = request.job_id or new_job_id()
     options: dict[str, Any] = {}
     if allow_private_networks:
@@ -94,7 +108,7 @@ def crawl(
         "urls": list(request.urls),
         "urls_file": request.urls_file,
         "job_id": job,
-        "database_url": chosen.database_url,
+        "database_url": hand_over(chosen.database_url, "QUARRY_DATABASE_PASSWORD"),
         "batch_size": chosen.batch_size,
         "concurrency": chosen.concurrency,
         "checkpoint_interval": chosen.checkpoint_interval,
@@ -104,7 +118,7 @@ def crawl(
     }
     if seed or max_depth is not None or max_pages is not None:
         parameters.update(
-            seeds=seed or [],
+            seeds=list(request.seeds),
             max_depth=max_depth or 0,
             max_pages=max_pages,
             same_host=same_host,
@@ -118,7 +132,7 @@ def crawl(
 def _run(
     chosen: QuarrySettings, job: str, parameters: dict[str, Any], *, resume: bool, progress: bool
 ) -> None:
-    console.print(f"job [bold]{job}[/bold] → {chosen.database_url}")
+    console.print(f"job [bold]{job}[/bold] → {mask_url(chosen.database_url)}")
     try:
         use_prefect_server(chosen.data_dir)
         # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
@@ -144,6 +158,9 @@ def _run(
         raise fail(f"{exc}; resume with: quarry crawl --resume {job}", 1) from exc
     except QuarryError as exc:
         raise fail(str(exc)) from exc
+    except sa.exc.DBAPIError as exc:  # the store went away before the run could start
+        lines = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
+        raise fail(f"the store {mask_url(chosen.database_url)} failed: {lines[0]}", 1) from exc
     print_summary(result.summary_rows(), title=f"job {job}")
     if result.state != "completed":
         raise fail(f"job {job} {result.state}; resume with: quarry crawl --resume {job}", 1)

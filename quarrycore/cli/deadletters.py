@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quarrycore.cli.output import console, fail, settings
+from quarrycore.cli.output import console, fail, hand_over, settings, store_errors
 from quarrycore.cli.prefect import use_prefect_server
 from quarrycore.deadletters import COLUMNS, DeadLetterFilter, DeadLetterStore
 from quarrycore.exceptions import QuarryError
@@ -33,10 +33,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="JSON for scripts.")]
 
 
 def _open(url: str | None) -> DeadLetterStore:
-    try:
-        return DeadLetterStore(settings(dead_letter_url=url).dead_letter_url)
-    except QuarryError as exc:
-        raise fail(str(exc)) from exc
+    chosen = settings(dead_letter_url=url).dead_letter_url
+    with store_errors(chosen):
+        return DeadLetterStore(chosen)
 
 
 def _default(value: object) -> str:
@@ -183,8 +182,12 @@ def retry(
                 max_attempts=max_attempts,
                 only_due=due_only,
                 force=force,
-                database_url=db,
-                dead_letter_url=dead_letter_db,
+                database_url=hand_over(db, "QUARRY_DATABASE_PASSWORD") if db else None,
+                dead_letter_url=(
+                    hand_over(dead_letter_db, "QUARRY_DEAD_LETTER_PASSWORD")
+                    if dead_letter_db
+                    else None
+                ),
             )
         )
     except QuarryError as exc:

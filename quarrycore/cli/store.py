@@ -10,8 +10,8 @@ from typing import Annotated, get_args
 import typer
 from rich.table import Table
 
-from quarrycore.cli.output import DbOption, JobOption, console, fail, settings
-from quarrycore.exceptions import QuarryError
+from quarrycore.cli.output import DbOption, JobOption, console, fail, settings, store_errors
+from quarrycore.credentials import mask_url
 from quarrycore.store.export import ExportFormat
 
 
@@ -24,17 +24,15 @@ def status(
     from quarrycore.store import DocumentStore
 
     chosen = settings(database_url=db)
-    try:
+    with store_errors(chosen.database_url):
         store = DocumentStore(chosen.database_url)
-    except QuarryError as exc:
-        raise fail(str(exc)) from exc
-    try:
-        if job_id and not store.job_exists(job_id):
-            raise fail(f"no job {job_id!r} in {chosen.database_url}")
-        job_ids = [job_id] if job_id else store.job_ids()
-        report = [(store.job_status(job), store.counts(job)) for job in job_ids]
-    finally:
-        store.close()
+        try:
+            if job_id and not store.job_exists(job_id):
+                raise fail(f"no job {job_id!r} in {mask_url(chosen.database_url)}")
+            job_ids = [job_id] if job_id else store.job_ids()
+            report = [(store.job_status(job), store.counts(job)) for job in job_ids]
+        finally:
+            store.close()
     if as_json:
         rows = [{"status": state, **asdict(counts)} for state, counts in report]
         typer.echo(json.dumps(rows, indent=2))
@@ -67,11 +65,9 @@ def export(
     if fmt not in formats:
         raise fail(f"unknown format {fmt!r}: use {' or '.join(formats)}")
     chosen = settings(database_url=db)
-    try:
+    with store_errors(chosen.database_url):
         store = DocumentStore(chosen.database_url)
         if job_id and not store.job_exists(job_id):
-            raise fail(f"no job {job_id!r} in {chosen.database_url}")
+            raise fail(f"no job {job_id!r} in {mask_url(chosen.database_url)}")
         count = export_documents(store, out, fmt=fmt, job_id=job_id)
-    except QuarryError as exc:
-        raise fail(str(exc)) from exc
     console.print(f"wrote {count} documents to {out}")

@@ -23,7 +23,7 @@ from quarrycore.checkpoint import (
     find_checkpoint,
     read_checkpoint,
 )
-from quarrycore.db import mask_database_url
+from quarrycore.credentials import mask_url
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.jobid import new_job_id, validate_job_id
@@ -82,14 +82,10 @@ async def resume_checkpoint(
     else:
         raise ConfigError("resume needs the job id (or resume_from, a checkpoint file)")
     legacy = checkpoint is not None and checkpoint.store_id is None  # by URL, then
-    if (
-        legacy
-        and checkpoint
-        and checkpoint.database_url != mask_database_url(settings.database_url)
-    ):
+    if legacy and checkpoint and checkpoint.database_url != mask_url(settings.database_url):
         raise IncompatibleCheckpoint(
             f"the checkpoint of job {checkpoint.job_id!r} belongs to the store "
-            f"{checkpoint.database_url}, not {mask_database_url(settings.database_url)}"
+            f"{checkpoint.database_url}, not {mask_url(settings.database_url)}"
             "; pass that database URL to resume"
         )
     return checkpoint
@@ -107,7 +103,7 @@ def check_checkpoint_store(
     if checkpoint.store_id and checkpoint.store_id != store.store_id:
         taken_from += f" (store {checkpoint.store_id}; this one is {store.store_id})"
     raise IncompatibleCheckpoint(
-        f"job {checkpoint.job_id!r} is not in the store {mask_database_url(store.url)}, "
+        f"job {checkpoint.job_id!r} is not in the store {mask_url(store.url)}, "
         f"and its checkpoint does not list its {checkpoint.pending_count} pending URLs: "
         f"they are in the store it was taken from, {taken_from}; resume with that store"
     )
@@ -116,7 +112,7 @@ def check_checkpoint_store(
 def _nothing_to_resume(job_id: str, settings: QuarrySettings) -> ConfigError:
     return ConfigError(
         f"nothing to resume: no checkpoint and no job {job_id!r} in "
-        f"{mask_database_url(settings.database_url)}"
+        f"{mask_url(settings.database_url)}"
     )
 
 
@@ -175,7 +171,7 @@ async def open_job(
         new_job = not known and checkpoint is None and not found
         if new_job and not await asyncio.to_thread(request.has_inputs):
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
-        job_settings = {**settings.model_dump(mode="json"), "crawl_scope": scope.to_json()}
+        job_settings = {**settings.recorded(), "crawl_scope": scope.to_json()}
         await asyncio.to_thread(store.start_job, job_id, job_settings)
         lease = store.lease(job_id, ttl=settings.job_lock_ttl)
         await asyncio.to_thread(lease.acquire)

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from quarrycore.credentials import mask_url
 from quarrycore.exceptions import InvalidURL
 from quarrycore.records import Failure
 from quarrycore.store.documentstore import DocumentStore
@@ -41,7 +42,8 @@ def validate_inputs(raw_urls: Iterable[str], *, drop_params: frozenset[str]) -> 
         try:
             valid.setdefault(normalize_url(raw, drop_params=drop_params), None)
         except InvalidURL as exc:
-            key = raw.strip() or "(empty)"
+            # A malformed URL is kept as given, but never with its password.
+            key = mask_url(raw.strip(), query=False) or "(empty)"
             invalid.setdefault(key, Failure.from_error(key, exc))
     return Intake(valid=list(valid), invalid=list(invalid.values()))
 

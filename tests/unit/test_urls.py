@@ -25,7 +25,7 @@ from quarrycore.urls import MAX_URL_LENGTH, host_of, iter_inputs, normalize_url,
         ("http://example.com:443/a", "http://example.com:443/a"),
         ("https://example.com:80/a", "https://example.com:80/a"),
         ("http://[2001:db8::1]:80/a", "http://[2001:db8::1]/a"),
-        ("http://user:pw@Example.com:80/", "http://user:pw@example.com/"),
+        ("http://user:pw@Example.com:80/", "http://example.com/"),  # userinfo dropped
         # The fragment is dropped.
         ("http://example.com/a#section-2", "http://example.com/a"),
         ("http://example.com/a?x=1#frag", "http://example.com/a?x=1"),
