@@ -25,11 +25,60 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Special-purpose ranges that not every supported Python's is_global refuses in full.
+_NOT_PUBLIC: tuple[Network, ...] = (
+    # IETF protocol assignments. Some are "globally reachable" in IANA's registry, but
+    # their anycast services answer nearby (PCP's at the local gateway) and ORCHIDv2 and
+    # DRIP hold identifiers, not locators: nothing a crawler fetches from.
+    ipaddress.ip_network("192.0.0.0/24"),
+    ipaddress.ip_network("2001::/23"),
+    ipaddress.ip_network("192.88.99.0/24"),  # 6to4 relay anycast, deprecated (RFC 7526)
+    ipaddress.ip_network("2002::/16"),  # 6to4: IANA says N/A; Python 3.13 says not global
+    ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637)
+)
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # IANA allocates from nowhere else
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _low_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
+
+
 def is_public(address: IPAddress) -> bool:
     """Globally routable unicast: not private, loopback, link-local (cloud metadata at
-    169.254.169.254), multicast, reserved or unspecified; IPv4-mapped IPv6 unwrapped."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    169.254.169.254), shared, multicast, reserved, unspecified, benchmarking or
+    documentation, nor another special-purpose range (``_NOT_PUBLIC``).
+
+    An IPv6 address that carries an IPv4 address is judged by that address too, since
+    some stack, translator or relay on the way delivers it there:
+
+    - IPv4-mapped ``::ffff:0:0/96``: a dual-stack socket connects to the IPv4 address.
+    - NAT64 ``64:ff9b::/96`` (RFC 6052): the translator connects to the last 32 bits;
+      ``64:ff9b::a9fe:a9fe`` is the metadata service. Public when they are.
+    - 6to4 ``2002::/16``: a 6to4 interface or relay tunnels to bits 16-48. Checked;
+      then the range refuses it anyway (as newer Pythons do: a deprecated mechanism).
+    - Teredo ``2001::/32``: the client (last 32 bits, inverted) and server (bits 32-64).
+      Both are checked; then the range refuses it anyway (not globally reachable).
+    - IPv4-compatible ``::/96`` (deprecated, RFC 4291): old stacks send it as IPv4.
+      Checked; then outside 2000::/3, so never public.
+
+    The local-use NAT64 ``64:ff9b:1::/48`` (RFC 8215) places its IPv4 address where
+    the operator's prefix length says, so it cannot be unwrapped: it is outside
+    2000::/3, never public.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None or address in _NAT64:
+            return is_public(_low_ipv4(address))
+        embedded = list(address.teredo or ())
+        if address.sixtofour is not None:
+            embedded.append(address.sixtofour)
+        if address in _IPV4_COMPATIBLE:  # :: and ::1 give 0.0.0.0 and 0.0.0.1: refused
+            embedded.append(_low_ipv4(address))
+        if not all(is_public(ipv4) for ipv4 in embedded) or address not in _GLOBAL_UNICAST:
+            return False
+    if any(address in network for network in _NOT_PUBLIC):
+        return False
     return address.is_global and not address.is_multicast
 
 
