@@ -25,6 +25,7 @@ names stored for every URL that failed::
         │   ├── TooManyRedirects     permanent
         │   ├── TooLarge             permanent
         │   ├── NotHTML              permanent
+        │   ├── UnsupportedEncoding  permanent: a Content-Encoding we cannot decode with a bound
         │   ├── RobotsDisallowed     permanent
         │   ├── RobotsUnavailable    transient: robots.txt answered 5xx or not at all
         │   └── BlockedAddress       permanent: a private/loopback/link-local address
@@ -168,6 +169,10 @@ class TooLarge(FetchError):
 
 
 class NotHTML(FetchError):
+    pass
+
+
+class UnsupportedEncoding(FetchError):
     pass
 
 

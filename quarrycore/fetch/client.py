@@ -24,6 +24,7 @@ from quarrycore.exceptions import (
 )
 from quarrycore.fetch.charset import decode_html
 from quarrycore.fetch.content import SNIFF_BYTES, classify_content_type
+from quarrycore.fetch.decoding import ACCEPT_ENCODING, body_pieces
 from quarrycore.fetch.netguard import AddressPolicy, GuardedBackend, GuardedTransport
 from quarrycore.fetch.politeness import HostGate, HostGates, parse_retry_after
 from quarrycore.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
@@ -73,7 +74,11 @@ class Fetcher:
         self._client = httpx.AsyncClient(
             timeout=timeout,
             limits=limits,
-            headers={"User-Agent": settings.user_agent, "Accept": "text/html,*/*;q=0.5"},
+            headers={
+                "User-Agent": settings.user_agent,
+                "Accept": "text/html,*/*;q=0.5",
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
             follow_redirects=False,  # followed by hand so each hop is validated
             transport=transport,
             trust_env=False,
@@ -209,7 +214,7 @@ class Fetcher:
             asyncio.timeout(self._settings.fetch_deadline),
             self._client.stream("GET", robots_url, follow_redirects=True) as response,
         ):
-            async for chunk in response.aiter_bytes():
+            async for chunk in body_pieces(response):
                 body += chunk
                 if len(body) > ROBOTS_MAX_BYTES:
                     break
@@ -268,9 +273,10 @@ class Fetcher:
             raise TooLarge(f"Content-Length {declared} exceeds {limit} bytes")
         chunks: list[bytes] = []
         size = 0
-        # aiter_bytes yields decompressed bytes, so a compression bomb is cut here too.
+        # Decoded a bounded piece at a time: a compression bomb is cut at the limit, not
+        # after httpx inflated a whole network read (64 KiB of gzip became 67 MB).
         sniffed = not html
-        async for chunk in response.aiter_bytes():
+        async for chunk in body_pieces(response):
             size += len(chunk)
             if size > limit:
                 raise TooLarge(f"body exceeds {limit} bytes")
