@@ -7,7 +7,10 @@ import logging
 import os
 from pathlib import Path
 
-from quarrycore.cli.output import console
+import httpx
+
+from quarrycore.cli.output import console, fail
+from quarrycore.credentials import mask_url
 from quarrycore.exceptions import QuarryError
 
 
@@ -45,6 +48,35 @@ def use_prefect_server(data_dir: Path) -> None:
             style="dim",
         )
     ensure_detached_server()
+    if PREFECT_API_URL.value():
+        _check_credentials(str(PREFECT_API_URL.value()))
     one_line = _OneLineForOurErrors()
     for name in ("prefect.flow_runs", "prefect.task_runs", "prefect.flow_engine"):
         logging.getLogger(name).addFilter(one_line)
+
+
+def _check_credentials(api_url: str) -> None:
+    """A server that wants a password (PREFECT_SERVER_API_AUTH_STRING) and does not get
+    ours: one line naming the setting, not a 401 traceback from inside the flow engine.
+    ``/admin/version`` is behind the server's auth (``/health`` is not)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.settings import PREFECT_API_AUTH_STRING
+
+    try:
+        with get_client(sync_client=True) as client:
+            client.api_version()
+    except httpx.TransportError as exc:
+        raise fail(f"cannot reach the Prefect server at {mask_url(api_url)}: {exc}") from None
+    except PrefectHTTPStatusError as exc:
+        if exc.response.status_code != 401:
+            raise
+        what = (
+            "refused PREFECT_API_AUTH_STRING: it must be"
+            if PREFECT_API_AUTH_STRING.value()
+            else "wants a password: set PREFECT_API_AUTH_STRING to"
+        )
+        raise fail(
+            f"the Prefect server at {mask_url(api_url)} {what} its PREFECT_SERVER_API_AUTH_STRING "
+            "(user:password)"
+        ) from None

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,8 +73,14 @@ class PrefectStack:
         assert match, result.stdout + result.stderr
         return match.group(1), result
 
+    @property
+    def auth(self) -> tuple[str, str] | None:
+        """HTTP Basic credentials from the clients' PREFECT_API_AUTH_STRING, if any."""
+        user, _, password = self.env.get("PREFECT_API_AUTH_STRING", "").partition(":")
+        return (user, password) if user else None
+
     def flow_run(self, run_id: str) -> dict[str, object]:
-        response = httpx.get(f"{self.api_url}/flow_runs/{run_id}", timeout=10)
+        response = httpx.get(f"{self.api_url}/flow_runs/{run_id}", auth=self.auth, timeout=10)
         response.raise_for_status()
         data: dict[str, object] = response.json()
         return data
@@ -90,7 +96,15 @@ class PrefectStack:
         raise AssertionError(f"flow run {run_id} still {state} after {timeout} s")
 
 
-def start_stack(tmp: Path, database_url: str) -> Iterator[PrefectStack]:
+def start_stack(
+    tmp: Path,
+    database_url: str,
+    *,
+    server_env: Mapping[str, str] | None = None,
+    client_env: Mapping[str, str] | None = None,
+) -> Iterator[PrefectStack]:
+    """The server gets ``server_env`` on top; the set-up, the worker and ``stack.prefect``
+    get ``client_env`` (e.g. PREFECT_SERVER_API_AUTH_STRING vs PREFECT_API_AUTH_STRING)."""
     port = free_port()
     api_url = f"http://127.0.0.1:{port}/api"
     env = {
@@ -101,6 +115,8 @@ def start_stack(tmp: Path, database_url: str) -> Iterator[PrefectStack]:
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
     }
+    server_environ = {**env, **(server_env or {})}
+    env.update(client_env or {})
     stack = PrefectStack(api_url=api_url, env=env, home=tmp)
     log = open(tmp / "server.log", "wb")  # noqa: SIM115
     server = subprocess.Popen(
@@ -115,7 +131,7 @@ def start_stack(tmp: Path, database_url: str) -> Iterator[PrefectStack]:
             "--port",
             str(port),
         ],
-        env=env,
+        env=server_environ,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
