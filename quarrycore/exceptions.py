@@ -189,6 +189,10 @@ class RobotsUnavailable(FetchError):
 class BlockedAddress(FetchError):
     """The host resolves to an address the SSRF guard refuses."""
 
+    def __init__(self, message: str, *, host: str | None = None) -> None:
+        super().__init__(message)
+        self.host = host  # the refused host (a robots.txt lookup tells its own from a hop's)
+
 
 class ExtractError(URLFailure):
     stage = "extract"

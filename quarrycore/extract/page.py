@@ -59,7 +59,13 @@ def _robots_directives(tree: HtmlElement) -> set[str]:
 
 def _base_url(tree: HtmlElement, page_url: str) -> str:
     for base in tree.iterfind(".//base[@href]"):
-        return urljoin(page_url, str(base.get("href", "")).strip())
+        try:
+            return urljoin(page_url, str(base.get("href", "")).strip())
+        except ValueError:
+            # urljoin raises on a malformed authority (`<base href="http://[x">`: "Invalid
+            # IPv6 URL"); that failed the whole page as ExtractFailed. A browser ignores
+            # an unusable <base>, and so do we: links resolve against the page's URL.
+            return page_url
     return page_url
 
 
@@ -68,7 +74,10 @@ def _canonical(tree: HtmlElement, base: str, drop: frozenset[str]) -> str | None
         if "canonical" in (link.get("rel") or "").lower().split():
             try:
                 return normalize_url(urljoin(base, link.get("href", "").strip()), drop_params=drop)
-            except URLFailure:
+            except (URLFailure, ValueError):
+                # urljoin raises ValueError before normalize_url can turn it into
+                # InvalidURL (`href="//[x"`: "Invalid IPv6 URL"); uncaught, one malformed
+                # canonical link failed the whole page as ExtractFailed. No canonical then.
                 return None
     return None
 

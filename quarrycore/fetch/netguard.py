@@ -96,7 +96,8 @@ class AddressPolicy:
             return
         raise BlockedAddress(
             f"{host} resolves to {address}, a non-public address; set "
-            "allow_private_networks (QUARRY_ALLOW_PRIVATE_NETWORKS=1) to crawl such hosts"
+            "allow_private_networks (QUARRY_ALLOW_PRIVATE_NETWORKS=1) to crawl such hosts",
+            host=host,
         )
 
 

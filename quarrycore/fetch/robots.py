@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from protego import Protego
 
-from quarrycore.exceptions import RobotsDisallowed, RobotsUnavailable
+from quarrycore.exceptions import BlockedAddress, RobotsDisallowed, RobotsUnavailable
 
 # RFC 9309: crawlers should parse at least 500 KiB; we read no more than that.
 ROBOTS_MAX_BYTES = 500 * 1024
@@ -23,6 +23,7 @@ class _RobotsEntry:
     parser: Protego | None  # None: allow all (robots.txt missing, 4xx)
     unavailable: str | None  # why it could not be read (5xx, unreachable)
     expires: float
+    blocked: BlockedAddress | None = None  # the origin itself is refused by the SSRF guard
 
 
 RobotsFetch = Callable[[str], Awaitable[tuple[int, bytes]]]
@@ -47,6 +48,9 @@ class RobotsCache:
         """Raise if ``url`` may not be fetched now; return the origin's Crawl-delay."""
         parts = urlsplit(url)
         entry = await self._entry(f"{parts.scheme}://{parts.netloc}")
+        if entry.blocked is not None:
+            # Not "robots.txt unavailable, retry later": the host is refused, for good.
+            raise BlockedAddress(entry.blocked.message, host=entry.blocked.host)
         if entry.unavailable is not None:
             raise RobotsUnavailable(entry.unavailable)
         if entry.parser is None:
@@ -87,6 +91,11 @@ class RobotsCache:
         now = time.monotonic()
         try:
             status, body = await self._fetch(f"{origin}/robots.txt")
+        except BlockedAddress as exc:
+            if exc.host is not None and exc.host == urlsplit(origin).hostname:
+                return _RobotsEntry(None, None, now + self._ttl, blocked=exc)
+            reason = f"robots.txt of {origin} redirects to a refused address: retry later"
+            return _RobotsEntry(None, reason, now + _UNAVAILABLE_TTL)
         except Exception as exc:
             reason = f"robots.txt of {origin} unreachable ({type(exc).__name__}): retry later"
             return _RobotsEntry(None, reason, now + _UNAVAILABLE_TTL)

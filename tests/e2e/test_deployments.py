@@ -5,6 +5,9 @@ Marked ``deployment``: `pytest -m "not deployment"` skips them locally; CI runs 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC
@@ -81,10 +84,22 @@ def test_deployment_run_completes_and_stores_every_page(
     print(f"prefect deployment run -> Completed: {elapsed:.1f} s")
 
 
+def _slow_while(slow: threading.Event, page: Response, _hits: int) -> Response:
+    return dataclasses.replace(page, delay=1.0 if slow.is_set() else 0.0)
+
+
 @pytest.mark.parametrize("way_back", ["new-deployment-run", "prefect-flow-run-retry"])
 def test_cancelled_run_resumes(stack: PrefectStack, tmp_path: Path, way_back: str) -> None:
     db = f"sqlite:///{tmp_path / 'quarry.db'}"
-    site = numbered_site(240, delay=0.1)
+    site = numbered_site(240)
+    # Past the first 60 pages the site answers slowly until the run is cancelled: the
+    # run cannot finish before the cancellation lands, however busy the machine is.
+    slow = threading.Event()
+    slow.set()
+    for path in list(site.routes)[60:]:
+        page = site.routes[path]
+        assert isinstance(page, Response)
+        site.routes[path] = functools.partial(_slow_while, slow, page)
     with site:
         params = _params(
             tmp_path,
@@ -100,6 +115,7 @@ def test_cancelled_run_resumes(stack: PrefectStack, tmp_path: Path, way_back: st
         assert cancel.returncode == 0, cancel.stdout + cancel.stderr
         assert stack.wait_state(run_id, {"CANCELLED"}, timeout=120) == "CANCELLED"
         to_cancelled = time.monotonic() - cancelled_at
+        slow.clear()
 
         store = DocumentStore(db)
         counts = store.counts("cancel-me")

@@ -167,3 +167,25 @@ def test_a_declared_language_is_kept_only_when_it_is_one(lang: str, expected: st
         drop=TRACKING_PARAMS,
     )
     assert isinstance(result, Document) and result.language == expected
+
+
+@pytest.mark.parametrize(
+    ("head", "canonical"),
+    [
+        ('<base href="http://[::1/">', None),  # urljoin: "Invalid IPv6 URL"
+        ('<link rel="canonical" href="//[bad/x">', None),
+        # An unusable <base> is ignored: the canonical resolves against the page's URL.
+        ('<base href="http://[x"><link rel="canonical" href="/c">', "http://127.0.0.1:8000/c"),
+    ],
+)
+def test_a_malformed_base_or_canonical_is_ignored_not_the_page(
+    head: str, canonical: str | None
+) -> None:
+    # urljoin raises ValueError on them: that failed the whole page as ExtractFailed.
+    html = ARTICLE.replace("<html>", f"<html><head>{head}</head>").replace(
+        "<a href='/'>", "<a href='/home'>"
+    )
+    result = extract_page(fetched(html), drop=TRACKING_PARAMS)
+    assert isinstance(result, Document), result
+    assert "Intro paragraph" in result.text and result.canonical_url == canonical
+    assert result.out_links == ("http://127.0.0.1:8000/home",)  # against the page's URL
