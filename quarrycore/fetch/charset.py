@@ -14,6 +14,12 @@ from w3lib.encoding import html_body_declared_encoding, http_content_type_encodi
 from w3lib.encoding import resolve_encoding as _resolve
 
 _DETECT_SAMPLE = 64 * 1024
+_ASCII = bytes(range(128))
+_REPLACEMENT = "\ufffd".encode()
+# UTF-8 with a few broken sequences is still UTF-8 (as a browser reads it, each broken
+# sequence one U+FFFD), when at most this share of its non-ASCII bytes are in error: a
+# page in another charset read as UTF-8 breaks at nearly every non-ASCII byte.
+_UTF8_MAX_ERROR_SHARE = 0.01
 
 
 def _resolve_encoding(name: str | None) -> str | None:
@@ -50,12 +56,26 @@ def decode_html(body: bytes, content_type: str | None) -> tuple[str, str]:
         try:
             return body.decode(candidate), candidate
         except UnicodeDecodeError:
+            if candidate == "utf-8" and (text := _mostly_utf8(body)) is not None:
+                return text, "utf-8"
             continue
 
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
-        pass
+        if (text := _mostly_utf8(body)) is not None:
+            return text, "utf-8"
     best = charset_normalizer.from_bytes(body[:_DETECT_SAMPLE]).best()
     encoding = _resolve_encoding(best.encoding if best else None) or "cp1252"
     return body.decode(encoding, errors="replace"), encoding
+
+
+def _mostly_utf8(body: bytes) -> str | None:
+    """``body`` as UTF-8 with its few broken sequences replaced, or None when too much of
+    it is broken to be UTF-8 (one stray byte made a whole page cp1252 mojibake before)."""
+    text = body.decode("utf-8", errors="replace")
+    errors = text.count("\ufffd") - body.count(_REPLACEMENT)
+    non_ascii = len(body.translate(None, _ASCII))
+    if non_ascii and errors <= _UTF8_MAX_ERROR_SHARE * non_ascii:
+        return text
+    return None

@@ -153,3 +153,19 @@ def test_never_raises_on_random_bytes(content_type: str | None) -> None:
         text, encoding = decode_html(body, content_type)
         assert isinstance(text, str)
         assert codecs.lookup(encoding)  # a usable codec name, never None or empty
+
+
+@pytest.mark.parametrize("content_type", ["text/html; charset=utf-8", None])
+def test_utf8_with_one_stray_byte_stays_utf8(content_type: str | None) -> None:
+    # One broken byte in 29 KB of German and Japanese decoded the whole page as cp1252.
+    body = ("<p>München 日本語 " * 1500 + "</p>").encode() + b"\xff" + b"<p>Ende</p>"
+    text, encoding = decode_html(body, content_type)
+    assert encoding == "utf-8" and "München 日本語" in text
+    assert text.count("\ufffd") == 1 and "Ã" not in text
+
+
+def test_latin1_bytes_declared_utf8_are_not_taken_for_utf8() -> None:
+    body = ("<p>" + "Ærøskøbing café naïve " * 200 + "</p>").encode("cp1252")
+    text, encoding = decode_html(body, "text/html; charset=utf-8")
+    # Detection decides among the single-byte charsets; UTF-8 it is not.
+    assert encoding != "utf-8" and "café" in text and "\ufffd" not in text
