@@ -61,7 +61,7 @@ async def run_batches_of(job: OpenJob) -> StopSignals:
 
     async def on_done(report: BatchReport) -> None:
         nonlocal done_this_run
-        done_this_run += report.stored + report.failed
+        done_this_run += report.done
         previous = job.checkpointer.last
         checkpoint = await job.checkpointer.save_if_cheap()  # errors: see run_batches
         saved = checkpoint is not None and checkpoint is not previous
@@ -73,9 +73,11 @@ async def run_batches_of(job: OpenJob) -> StopSignals:
                 progress_id, progress=100.0 * checkpoint.processed_count / max(1, total)
             )
         logger.info(
-            "batch %d: %d stored, %d failed; %d URLs done in this run%s",
+            "batch %d: %d stored, %d filtered, %d duplicate, %d failed; %d URLs done in this run%s",
             report.batch_index,
             report.stored,
+            report.filtered,
+            report.duplicate,
             report.failed,
             done_this_run,
             where,

@@ -147,10 +147,13 @@ async def _summarise(job: OpenJob, result: CrawlResult, stage: str) -> None:
     )
     logger = get_run_logger()
     logger.info(
-        "job %s %s: %d stored, %d failed, %d pending (%.0f pages/min this run)",
+        "job %s %s: %d stored, %d filtered, %d duplicate, %d failed, %d pending "
+        "(%.0f pages/min this run)",
         job.job_id,
         stage,
         result.stored_count,
+        result.filtered_count,
+        result.duplicate_count,
         result.failed_count,
         result.pending_count,
         result.pages_per_minute,

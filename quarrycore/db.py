@@ -3,6 +3,8 @@ store and the dead letters), which are otherwise independent."""
 
 from __future__ import annotations
 
+import random
+import time
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -53,7 +55,8 @@ def create_schema(engine: Engine, metadata: sa.MetaData) -> None:
     added to existing ones (older rows stay valid: ``NULL``), safely when several
     processes open a new store at once: on PostgreSQL under an advisory lock (two of four
     simultaneous first starts failed without it), elsewhere tried again after a race."""
-    for attempt in range(3):
+    attempts = 6
+    for attempt in range(attempts):
         try:
             with engine.begin() as conn:
                 if conn.dialect.name == "postgresql":
@@ -63,8 +66,12 @@ def create_schema(engine: Engine, metadata: sa.MetaData) -> None:
                 _add_new_columns(conn, metadata)
             return
         except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
-            if attempt == 2:
+            if attempt == attempts - 1:
                 raise  # not a race with another process: a real problem
+            # SQLite's DDL is not transactional here: another process may be half-way
+            # through creating the same tables. Let it finish (3 tries failed on a
+            # busy machine), then look again.
+            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
 
 
 def _add_new_columns(conn: sa.Connection, metadata: sa.MetaData) -> None:

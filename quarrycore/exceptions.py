@@ -35,11 +35,13 @@ names stored for every URL that failed::
         │   ├── ExtractFailed        permanent: the extractor raised, or its process died
         │   └── ExtractTimeout       permanent: over extract_timeout; its process was killed
         └── Rejected                 stage filter, permanent: the page is fine, its text is not kept
-            ├── FilteredWordCount    quality filters (quarrycore/extract/filters.py)
-            ├── FilteredLanguage
+            ├── FilteredWordCount    quality filters (quarrycore/extract/filters.py):
+            ├── FilteredLanguage     one type per filter, the rule in the message
             ├── FilteredBoilerplate
-            ├── FilteredRepetition
-            ├── FilteredSymbols
+            ├── FilteredRepetition   Gopher's repetition rules
+            ├── FilteredGopherQuality
+            ├── FilteredC4
+            ├── FilteredFineWeb
             └── Duplicate            the job has this text already (job_urls.duplicate_of)
                 └── NearDuplicate    MinHash similarity at least near_dup_threshold
 
@@ -236,7 +238,15 @@ class FilteredRepetition(Rejected):
     pass
 
 
-class FilteredSymbols(Rejected):
+class FilteredGopherQuality(Rejected):
+    pass
+
+
+class FilteredC4(Rejected):
+    pass
+
+
+class FilteredFineWeb(Rejected):
     pass
 
 

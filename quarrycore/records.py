@@ -97,6 +97,14 @@ class Document:
     out_links: tuple[str, ...] = ()
     minhash: bytes | None = None  # near-duplicate signature (quarrycore/extract/neardup.py)
     markdown: str | None = None  # only with the markdown setting
+    # A quality filter's verdict (None: kept). A filtered document is stored all the
+    # same, with the filter and its reason, so a change of filters needs no new fetch.
+    filter: str | None = None
+    filter_reason: str | None = None
+
+    @property
+    def kept(self) -> bool:
+        return self.filter is None
 
 
 Outcome = FetchedPage | Document | Failure
@@ -192,8 +200,14 @@ class Batch:
 
 @dataclass(frozen=True, slots=True)
 class BatchReport:
-    """What the store committed for one batch."""
+    """What the store committed for one batch: one verdict for each of its URLs."""
 
     batch_index: int
     stored: int
     failed: int
+    filtered: int = 0
+    duplicate: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.stored + self.filtered + self.duplicate + self.failed

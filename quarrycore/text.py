@@ -1,8 +1,9 @@
 """Words and text identity: the one tokenizer the core counts and compares with.
 
-``\\w+`` (Unicode letters, digits and underscore) is the word: it is what the quality
-filters, the near-duplicate shingles and ``word_count`` all count, so a "word" means
-the same thing in every threshold.
+``\\w+`` (Unicode letters, digits and underscore) is the word: it is what the
+near-duplicate shingles and ``Document.word_count`` count. The Gopher, C4 and FineWeb
+quality rules count words as their reference implementation splits them (spaCy's English
+tokenizer: quarrycore/extract/wordsplit.py), so their thresholds mean what they meant there.
 """
 
 from __future__ import annotations

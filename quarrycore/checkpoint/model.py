@@ -30,9 +30,17 @@ class CheckpointFields(BaseModel):
     job_id: str = Field(description="The job; also the file name.")
     pipeline_id: str | None = Field(None, description="Prefect flow run id that wrote it.")
     stage: CheckpointStage = Field(description="What the run was doing or how it ended.")
-    processed_count: int = Field(ge=0, description="URLs done: stored + failed.")
-    stored_count: int = Field(ge=0, description="URLs whose document is stored.")
-    failed_count: int = Field(ge=0, description="URLs that failed, with a recorded reason.")
+    processed_count: int = Field(
+        ge=0, description="URLs with a verdict: stored + filtered + duplicate + failed."
+    )
+    stored_count: int = Field(ge=0, description="URLs whose document is kept.")
+    filtered_count: int = Field(
+        0, ge=0, description="URLs whose document is stored with a quality filter's verdict."
+    )
+    duplicate_count: int = Field(0, ge=0, description="URLs that repeat a kept document.")
+    failed_count: int = Field(
+        ge=0, description="URLs that failed to fetch or extract, with a recorded reason."
+    )
     pending_count: int = Field(ge=0, description="URLs of the job not done yet.")
     start_time: datetime = Field(description="When the run that wrote it started.")
     last_checkpoint: datetime = Field(description="When it was written.")
@@ -94,6 +102,8 @@ class PipelineCheckpoint(CheckpointFields):
             stage=stage,
             processed_count=counts.processed,
             stored_count=counts.stored,
+            filtered_count=counts.filtered,
+            duplicate_count=counts.duplicate,
             failed_count=counts.failed,
             pending_count=counts.pending,
             start_time=start_time,

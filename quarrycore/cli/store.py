@@ -12,6 +12,7 @@ from rich.table import Table
 
 from quarrycore.cli.output import DbOption, JobOption, console, fail, settings, store_errors
 from quarrycore.credentials import mask_url
+from quarrycore.store.documents import Which
 from quarrycore.store.export import ExportFormat
 
 
@@ -37,15 +38,29 @@ def status(
         rows = [{"status": state, **asdict(counts)} for state, counts in report]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("job", "status", "stored", "failed", "pending", "failures by stage/type")
+    table = Table(
+        "job",
+        "status",
+        "stored",
+        "filtered",
+        "duplicate",
+        "failed",
+        "pending",
+        "filtered by",
+        "failures by stage/type",
+    )
     for state, counts in report:
         failures = ", ".join(f"{k}: {v}" for k, v in sorted(counts.failures_by_type.items()))
+        filters = ", ".join(f"{k}: {v}" for k, v in sorted(counts.filtered_by.items()))
         table.add_row(
             counts.job_id,
             str(state),
             str(counts.stored),
+            str(counts.filtered),
+            str(counts.duplicate),
             str(counts.failed),
             str(counts.pending),
+            filters or "-",
             failures or "-",
         )
     console.print(table)
@@ -56,8 +71,17 @@ def export(
     fmt: Annotated[str, typer.Option("--format", help="jsonl or parquet.")] = "jsonl",
     job_id: JobOption = None,
     db: DbOption = None,
+    include_filtered: Annotated[
+        bool,
+        typer.Option("--include-filtered", help="Also documents a quality filter rejected."),
+    ] = False,
+    only_filtered: Annotated[
+        bool, typer.Option("--only-filtered", help="Only rejected documents (an audit).")
+    ] = False,
 ) -> None:
-    """Write stored documents as JSONL or Parquet (text, id, url, date, language, ...)."""
+    """Write stored documents as JSONL or Parquet (text, id, url, date, language, ...):
+    the kept ones, unless told otherwise; every row carries its verdict (quality_ok,
+    filter, filter_reason)."""
     from quarrycore.store import DocumentStore
     from quarrycore.store.export import export_documents
 
@@ -69,5 +93,6 @@ def export(
         store = DocumentStore(chosen.database_url)
         if job_id and not store.job_exists(job_id):
             raise fail(f"no job {job_id!r} in {mask_url(chosen.database_url)}")
-        count = export_documents(store, out, fmt=fmt, job_id=job_id)
+        which: Which = "filtered" if only_filtered else "all" if include_filtered else "kept"
+        count = export_documents(store, out, fmt=fmt, job_id=job_id, which=which)
     console.print(f"wrote {count} documents to {out}")

@@ -21,6 +21,7 @@ from multiprocessing.context import SpawnContext, SpawnProcess
 
 from quarrycore.exceptions import ExtractFailed, ExtractTimeout
 from quarrycore.extract.step import ExtractOptions, extract_one, extract_pages
+from quarrycore.extract.wordsplit import preload as preload_words
 from quarrycore.procutil import die_with_parent
 from quarrycore.records import Batch, Document, Failure, FetchedPage
 
@@ -43,6 +44,9 @@ def _serve(conn: Connection, options: ExtractOptions) -> None:
     os.setsid()
     die_with_parent()
     import py3langid  # noqa: F401  # load the model before the first page needs it
+
+    if options.quality is not None and options.quality.enabled:
+        preload_words()  # spaCy (~1 s), before the first page's extract_timeout starts
 
     conn.send(_READY)
     while True:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from quarrycore.extract.filters import filter_failure
+from quarrycore.extract.filters import verdict
 from quarrycore.extract.neardup import NearDupConfig, signature
 from quarrycore.extract.page import extract_page
 from quarrycore.records import Document, Failure, FetchedPage
@@ -32,14 +32,19 @@ class ExtractOptions:
 
 
 def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failure:
-    """Extract a page, run the quality filters and sign it for near-dedup."""
+    """Extract a page, give it the quality filters' verdict and sign it for near-dedup.
+    A document a filter rejects is returned with the verdict, not dropped: it is stored
+    as ``filtered``, so other filter settings later need no new fetch."""
     outcome = extract_page(
         page, drop=options.drop, min_words=options.min_words, markdown=options.markdown
     )
     quality = options.quality
     if isinstance(outcome, Document) and quality is not None:
-        outcome = filter_failure(outcome, quality) or outcome
-        if isinstance(outcome, Document) and quality.near_dedup:
+        dropped = verdict(outcome, quality) if quality.enabled else None
+        if dropped is not None:
+            name, reason = dropped
+            return replace(outcome, filter=name, filter_reason=str(reason))
+        if quality.near_dedup:
             config = NearDupConfig(threshold=quality.near_dup_threshold)
             outcome = replace(outcome, minhash=signature(outcome.text, config))
     return outcome

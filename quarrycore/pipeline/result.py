@@ -16,11 +16,16 @@ class CrawlResult(BaseModel):
 
     job_id: str
     state: JobState = Field(description="completed: no URL of the job is pending.")
-    processed_count: int = Field(ge=0, description="URLs done: stored + failed.")
-    stored_count: int = Field(ge=0)
-    failed_count: int = Field(ge=0)
+    processed_count: int = Field(
+        ge=0, description="URLs with a verdict: stored + filtered + duplicate + failed."
+    )
+    stored_count: int = Field(ge=0, description="URLs whose document is kept.")
+    filtered_count: int = Field(0, ge=0, description="Stored, rejected by a quality filter.")
+    duplicate_count: int = Field(0, ge=0, description="Pointers to a kept document.")
+    failed_count: int = Field(ge=0, description="Fetch or extract errors (the dead letters).")
     pending_count: int = Field(ge=0)
     failures_by_type: dict[str, int] = Field(default_factory=dict, description="stage/ErrorType")
+    filtered_by: dict[str, int] = Field(default_factory=dict, description="filter -> URLs")
     duration_s: float = Field(ge=0, description="Wall time of this run.")
     processed_this_run: int = Field(ge=0)
     pages_per_minute: float = Field(ge=0, description="URLs done per minute in this run.")
@@ -41,9 +46,12 @@ class CrawlResult(BaseModel):
             state="completed" if counts.pending == 0 else "interrupted",
             processed_count=counts.processed,
             stored_count=counts.stored,
+            filtered_count=counts.filtered,
+            duplicate_count=counts.duplicate,
             failed_count=counts.failed,
             pending_count=counts.pending,
             failures_by_type=counts.failures_by_type,
+            filtered_by=counts.filtered_by,
             duration_s=round(duration_s, 3),
             processed_this_run=this_run,
             pages_per_minute=round(this_run / duration_s * 60, 1) if duration_s > 0 else 0.0,
@@ -54,11 +62,16 @@ class CrawlResult(BaseModel):
         rows: list[dict[str, str | int | float]] = [
             {"metric": "state", "value": self.state},
             {"metric": "stored", "value": self.stored_count},
+            {"metric": "filtered", "value": self.filtered_count},
+            {"metric": "duplicate", "value": self.duplicate_count},
             {"metric": "failed", "value": self.failed_count},
             {"metric": "pending", "value": self.pending_count},
             {"metric": "processed this run", "value": self.processed_this_run},
             {"metric": "duration (s)", "value": self.duration_s},
             {"metric": "pages/minute", "value": self.pages_per_minute},
+        ]
+        rows += [
+            {"metric": f"filtered: {k}", "value": v} for k, v in sorted(self.filtered_by.items())
         ]
         rows += [
             {"metric": f"failed: {k}", "value": v} for k, v in sorted(self.failures_by_type.items())

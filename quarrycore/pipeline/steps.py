@@ -154,7 +154,7 @@ class Committer:
             metadata={"batch": batch.index},
         )
         self.dead_letters.resolve(batch.job_id, [doc.url for doc in documents])
-        duplicates = self.store.commit_batch(
+        verdicts = self.store.commit_batch(
             batch.job_id,
             documents,
             failures,
@@ -165,8 +165,10 @@ class Committer:
         )
         return BatchReport(
             batch_index=batch.index,
-            stored=len(documents) - duplicates,
-            failed=len(failures) + duplicates,
+            stored=verdicts.stored,
+            failed=verdicts.failed,
+            filtered=verdicts.filtered,
+            duplicate=verdicts.duplicate,
         )
 
 

@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -23,6 +23,8 @@ from quarrycore.extract.neardup import NearDupConfig, band_keys, similarity
 from quarrycore.records import Document
 from quarrycore.store.schema import DOCUMENT_FIELDS, documents, minhash_bands
 from quarrycore.urls import url_key
+
+Which = Literal["kept", "filtered", "all"]  # which stored documents a reader wants
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ def split_duplicates(
                 documents.c.job_id == job_id,
                 documents.c.content_hash.in_(hashes),
                 documents.c.url_key.not_in(own),
+                documents.c.filter.is_(None),  # a kept document, not a filtered one
             )
         ):
             first_url.setdefault(digest, url)
@@ -142,13 +145,17 @@ def _split_near(
     return final, repeats
 
 
-def iter_rows(engine: sa.Engine, job_id: str | None) -> Iterator[dict[str, Any]]:
+def iter_rows(engine: sa.Engine, job_id: str | None, *, which: Which) -> Iterator[dict[str, Any]]:
     """Stored documents (of one job, or all) as column dicts, streamed."""
     query = sa.select(documents).order_by(
         documents.c.job_id, documents.c.stored_at, documents.c.url_key
     )
     if job_id is not None:
         query = query.where(documents.c.job_id == job_id)
+    if which == "kept":
+        query = query.where(documents.c.filter.is_(None))
+    elif which == "filtered":
+        query = query.where(documents.c.filter.is_not(None))
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(query).mappings():
             yield dict(row)

@@ -10,6 +10,7 @@ is in the module that owns it (see schema.py).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,7 +20,17 @@ from quarrycore.records import Document, Failure
 from quarrycore.store import documents, frontier, identity, jobs
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
-from quarrycore.store.schema import FAILED, STORED, create_tables
+from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, STORED, create_tables
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """What the URLs of one committed batch became."""
+
+    stored: int
+    filtered: int
+    duplicate: int
+    failed: int
 
 
 class DocumentStore:
@@ -126,7 +137,7 @@ class DocumentStore:
         max_urls: int | None = None,
         near_dup: NearDupConfig | None = None,
         lease: JobLock | None = None,
-    ) -> int:
+    ) -> Verdicts:
         """Store documents and mark their URLs stored, and failures failed, atomically;
         a document whose text the job already has (same normalised-text hash, or a near
         duplicate) is not stored again: its URL is marked a ``Duplicate`` (or
@@ -134,22 +145,29 @@ class DocumentStore:
         makes a document a duplicate of itself. The links the stored documents lead to
         are enqueued in that transaction too (once per job, at most ``max_urls`` URLs in
         the job). With ``lease``, the transaction first proves this run still holds the
-        job (:class:`JobLockLost` otherwise: nothing is written). Returns the number of
-        duplicates."""
+        job (:class:`JobLockLost` otherwise: nothing is written). A document a quality
+        filter rejected is stored with its verdict and its URL marked ``filtered``; it
+        takes no part in deduplication. Returns what each URL became."""
+        filtered = [d for d in docs if not d.kept]
         with self.engine.begin() as conn:
             if lease is not None:
                 lease.fence(conn)
-            kept, repeats = documents.split_duplicates(conn, job_id, docs, near_dup)
+            kept, repeats = documents.split_duplicates(
+                conn, job_id, [d for d in docs if d.kept], near_dup
+            )
             marks = [Mark(d.url, STORED) for d in kept]
+            marks += [Mark(d.url, FILTERED, "filter", d.filter) for d in filtered]
             marks += [
-                Mark(r.document.url, FAILED, "filter", r.kind.__name__, r.of) for r in repeats
+                Mark(r.document.url, DUPLICATE, "filter", r.kind.__name__, r.of) for r in repeats
             ]
             marks += [Mark(f.url, FAILED, f.stage, f.error_type) for f in failures]
-            documents.insert(conn, job_id, kept, datetime.now(UTC))
+            documents.insert(conn, job_id, [*kept, *filtered], datetime.now(UTC))
             frontier.mark(conn, job_id, marks)
             if links:
                 frontier.enqueue_links(conn, job_id, links, max_urls)
-        return len(repeats)
+        return Verdicts(
+            stored=len(kept), filtered=len(filtered), duplicate=len(repeats), failed=len(failures)
+        )
 
     # -- reading ----------------------------------------------------------------------
     def counts(self, job_id: str) -> JobCounts:
@@ -166,5 +184,9 @@ class DocumentStore:
         with self.engine.connect() as conn:
             return frontier.duplicates(conn, job_id)
 
-    def iter_documents(self, job_id: str | None = None) -> Iterator[dict[str, Any]]:
-        return documents.iter_rows(self.engine, job_id)
+    def iter_documents(
+        self, job_id: str | None = None, *, which: documents.Which = "kept"
+    ) -> Iterator[dict[str, Any]]:
+        """Stored documents as column dicts: the kept ones (default), the ones a filter
+        rejected (``filtered``), or both (``all``)."""
+        return documents.iter_rows(self.engine, job_id, which=which)

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quarrycore.store.documents import Which
 from quarrycore.store.documentstore import DocumentStore
 
 ExportFormat = Literal["jsonl", "parquet"]
@@ -38,6 +39,11 @@ SCHEMA = pa.schema(
         ("fetched_at", pa.timestamp("us", tz="UTC")),
         ("job_id", pa.string()),
         ("markdown", pa.string()),  # null unless the job ran with the markdown setting
+        # The quality filters' verdict: true for a kept document; else the filter that
+        # rejected it and why (only in exports that include filtered documents).
+        ("quality_ok", pa.bool_()),
+        ("filter", pa.string()),
+        ("filter_reason", pa.string()),
     ]
 )
 _ROW_GROUP = 1000
@@ -47,25 +53,24 @@ def export_row(doc: dict[str, Any]) -> dict[str, Any]:
     """One dataset row from a stored document."""
     row = {name: doc.get(name) for name in SCHEMA.names}
     row["id"] = hashlib.sha1(f"{doc['job_id']}\n{doc['url']}".encode()).hexdigest()
+    row["quality_ok"] = doc.get("filter") is None
     return row
 
 
-def _rows(store: DocumentStore, job_id: str | None) -> Iterator[dict[str, Any]]:
-    for doc in store.iter_documents(job_id):
-        yield export_row(doc)
-
-
 def export_documents(
-    store: DocumentStore, out: Path, *, fmt: ExportFormat, job_id: str | None = None
+    store: DocumentStore,
+    out: Path,
+    *,
+    fmt: ExportFormat,
+    job_id: str | None = None,
+    which: Which = "kept",
 ) -> int:
-    """Write every stored document (of one job, or all) to ``out``; return the count."""
+    """Write the stored documents (of one job, or all) to ``out``: the kept ones, the
+    filtered ones or both (``which``); return the count."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
-    count = (
-        _write_jsonl(_rows(store, job_id), tmp)
-        if fmt == "jsonl"
-        else _write_parquet(_rows(store, job_id), tmp)
-    )
+    rows = (export_row(doc) for doc in store.iter_documents(job_id, which=which))
+    count = _write_jsonl(rows, tmp) if fmt == "jsonl" else _write_parquet(rows, tmp)
     tmp.replace(out)  # a reader never sees half a file
     return count
 

@@ -2,7 +2,8 @@
 statement on ``job_urls`` is in this module.
 
 A URL is ``pending`` until the transaction that stores its document (or its failure)
-marks it ``stored`` or ``failed``; that per-job record is also the set of URLs a
+gives it its verdict: ``stored``, ``filtered``, ``duplicate`` or ``failed``; that per-job
+record is also the set of URLs a
 link-following crawl has seen, so memory does not grow with the crawl.
 """
 
@@ -18,7 +19,7 @@ import sqlalchemy as sa
 from quarrycore.db import upsert
 from quarrycore.records import Failure
 from quarrycore.store import jobs
-from quarrycore.store.schema import FAILED, PENDING, STORED, job_urls
+from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, PENDING, STORED, job_urls
 from quarrycore.urls import url_key
 
 _INSERT_CHUNK = 5000
@@ -33,11 +34,15 @@ class JobCounts:
     pending: int = 0
     stored: int = 0
     failed: int = 0
-    failures_by_type: dict[str, int] = field(default_factory=dict)
+    failures_by_type: dict[str, int] = field(default_factory=dict)  # "stage/ErrorType"
+    filtered: int = 0
+    duplicate: int = 0
+    filtered_by: dict[str, int] = field(default_factory=dict)  # filter name -> URLs
 
     @property
     def processed(self) -> int:
-        return self.stored + self.failed
+        """URLs with a verdict: stored, filtered, duplicate or failed."""
+        return self.stored + self.filtered + self.duplicate + self.failed
 
     @property
     def total(self) -> int:
@@ -49,7 +54,7 @@ class Mark:
     """What one URL of a committed batch became."""
 
     url: str
-    state: str  # STORED or FAILED
+    state: str  # STORED, FILTERED, DUPLICATE or FAILED
     stage: str | None = None
     error_type: str | None = None
     duplicate_of: str | None = None  # the URL whose stored document this one repeats
@@ -238,16 +243,26 @@ def counts(conn: sa.Connection, job_id: str) -> JobCounts:
         .all()
     )
     by_type = conn.execute(
-        sa.select(job_urls.c.stage, job_urls.c.error_type, sa.func.count())
-        .where(job_urls.c.job_id == job_id, job_urls.c.state == FAILED)
-        .group_by(job_urls.c.stage, job_urls.c.error_type)
+        sa.select(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type, sa.func.count())
+        .where(job_urls.c.job_id == job_id, job_urls.c.state.in_((FAILED, FILTERED)))
+        .group_by(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type)
     ).tuples()
+    failures: dict[str, int] = {}
+    filtered_by: dict[str, int] = {}
+    for state, stage, etype, n in by_type:
+        if state == FAILED:
+            failures[f"{stage}/{etype}"] = n
+        else:
+            filtered_by[str(etype)] = filtered_by.get(str(etype), 0) + n
     return JobCounts(
         job_id=job_id,
         pending=by_state.get(PENDING, 0),
         stored=by_state.get(STORED, 0),
         failed=by_state.get(FAILED, 0),
-        failures_by_type={f"{stage}/{etype}": n for stage, etype, n in by_type},
+        failures_by_type=failures,
+        filtered=by_state.get(FILTERED, 0),
+        duplicate=by_state.get(DUPLICATE, 0),
+        filtered_by=filtered_by,
     )
 
 

@@ -20,7 +20,17 @@ from quarrycore.db import create_schema
 
 metadata = sa.MetaData()
 
-PENDING, STORED, FAILED = "pending", "stored", "failed"
+# A URL is pending until its batch commits; then it is one of four verdicts: stored (its
+# document kept), filtered (its document stored with the filter and reason; not exported
+# by default), duplicate (a pointer to the kept document it repeats), failed (a fetch or
+# extract error: these, and only these, go to the dead letters).
+PENDING, STORED, FILTERED, DUPLICATE, FAILED = (
+    "pending",
+    "stored",
+    "filtered",
+    "duplicate",
+    "failed",
+)
 
 
 jobs = sa.Table(
@@ -57,7 +67,8 @@ job_urls = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("stage", sa.String(16)),
     sa.Column("error_type", sa.String(64)),
-    # The URL whose stored document this one duplicates (error_type Duplicate).
+    # The URL whose kept document this one duplicates (state duplicate; error_type
+    # Duplicate or NearDuplicate). For a filtered URL, error_type names the filter.
     sa.Column("duplicate_of", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
@@ -88,6 +99,10 @@ documents = sa.Table(
     sa.Column("out_links", sa.JSON, nullable=False),
     sa.Column("minhash", sa.LargeBinary),
     sa.Column("markdown", sa.Text),
+    # A quality filter's verdict: NULL for a kept document; else the filter's name and
+    # its reason (the document is kept in the store, out of default exports).
+    sa.Column("filter", sa.String(64)),
+    sa.Column("filter_reason", sa.Text),
 )
 
 # LSH bands of stored documents' MinHash signatures: near-duplicate candidates.
@@ -100,8 +115,8 @@ minhash_bands = sa.Table(
     sa.Column("url_key", sa.String(40), primary_key=True),
 )
 
-# One row: this store's identity, a UUID written once (identity.py). A checkpoint names
-# the store it mirrors by it, whatever URL the store is reached by.
+# This store's identity, a UUID written once (identity.py): a checkpoint names the store
+# it mirrors by it, whatever URL the store is reached by. Also markers of data upgrades.
 store_meta = sa.Table(
     "store_meta",
     metadata,
@@ -115,5 +130,31 @@ DOCUMENT_FIELDS: tuple[str, ...] = tuple(
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create the store's missing tables and columns (see ``db.create_schema``)."""
+    """Create the store's missing tables and columns (see ``db.create_schema``), then
+    bring rows of older versions to this one."""
     create_schema(engine, metadata)
+    _upgrade_verdicts(engine)
+
+
+def _upgrade_verdicts(engine: sa.Engine) -> None:
+    """Stores written before verdicts recorded duplicates as failed: they become
+    duplicates (their pointer was kept). Pages an old store filtered stay failed: their
+    text was not kept. Idempotent, and cheap once done (a marker in ``store_meta``)."""
+    marker = "verdicts"
+    with engine.begin() as conn:
+        done = conn.execute(sa.select(store_meta.c.value).where(store_meta.c.key == marker))
+        if done.first() is not None:
+            return
+        conn.execute(
+            job_urls.update()
+            .where(
+                job_urls.c.state == FAILED,
+                job_urls.c.error_type.in_(("Duplicate", "NearDuplicate")),
+            )
+            .values(state=DUPLICATE)
+        )
+        try:
+            with conn.begin_nested():
+                conn.execute(store_meta.insert().values(key=marker, value="1"))
+        except sa.exc.IntegrityError:
+            pass  # another process upgraded it at the same time

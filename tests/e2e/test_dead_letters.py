@@ -14,6 +14,7 @@ from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.flows.replay import replay_dead_letters
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore
+from quarrycore.store.documentstore import Verdicts
 from tests.e2e.jobs import numbered_site
 from tests.support.siteserver import Response, SiteServer
 
@@ -36,7 +37,7 @@ class StoreThatCannotStoreDocuments(DocumentStore):
 
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
-    ) -> int:
+    ) -> Verdicts:
         if docs:
             raise ValueError("documents table is read-only")
         return super().commit_batch(job_id, docs, failures, **kw)

@@ -13,6 +13,7 @@ import quarrycore.flows.crawl
 import quarrycore.pipeline.job
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore
+from quarrycore.store.documentstore import Verdicts
 from tests.support.siteserver import SiteServer
 
 
@@ -23,7 +24,7 @@ class BrokenDiskStore(DocumentStore):
 
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
-    ) -> int:
+    ) -> Verdicts:
         if BrokenDiskStore.broken:
             raise RuntimeError("disk full")
         return super().commit_batch(job_id, docs, failures, **kw)

@@ -145,7 +145,7 @@ async def test_unknown_job_without_urls_is_a_clear_error(tmp_path: Path) -> None
         await quarry_crawl(urls=[], job_id="nothing", database_url=f"sqlite:///{tmp_path}/x.db")
 
 
-async def test_quality_filters_drop_with_reasons_end_to_end(
+async def test_quality_filters_give_verdicts_with_reasons_end_to_end(
     article_routes: dict[str, Any], tmp_path: Path
 ) -> None:
     from tests.support.siteserver import Response, html_page
@@ -183,15 +183,20 @@ async def test_quality_filters_drop_with_reasons_end_to_end(
     states = DocumentStore(db).url_states("filtered")
     assert states == {
         urls[good_path]: ("stored", None),
-        urls["/lorem"]: ("failed", "FilteredBoilerplate"),
-        urls["/wall"]: ("failed", "FilteredBoilerplate"),
+        urls["/lorem"]: ("filtered", "boilerplate"),
+        urls["/wall"]: ("filtered", "boilerplate"),
     }
-    rows = {
-        r["url"]: r
-        for r in DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}").rows(
+    # Rejected pages are kept, with the verdict; they are not failures (no dead letters).
+    store = DocumentStore(db)
+    filtered = {d["url"]: d for d in store.iter_documents("filtered", which="filtered")}
+    assert set(filtered) == {urls["/lorem"], urls["/wall"]}
+    assert "lorem ipsum" in filtered[urls["/lorem"]]["filter_reason"]
+    assert "consent" in filtered[urls["/wall"]]["filter_reason"]
+    assert "Accept all cookies" in filtered[urls["/wall"]]["text"]  # the text, unchanged
+    assert [d["url"] for d in store.iter_documents("filtered")] == [urls[good_path]]
+    letters = list(
+        DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}").rows(
             DeadLetterFilter(job_id="filtered")
         )
-    }
-    assert rows[urls["/lorem"]]["stage"] == "filter"
-    assert "lorem ipsum" in rows[urls["/lorem"]]["error_message"]
-    assert "consent" in rows[urls["/wall"]]["error_message"]
+    )
+    assert letters == []

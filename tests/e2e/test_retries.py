@@ -14,6 +14,7 @@ from quarrycore.pipeline.steps import Committer
 from quarrycore.records import Batch, BatchReport, Document, Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
+from quarrycore.store.documentstore import Verdicts
 from quarrycore.tasks.policy import retry_options
 from quarrycore.tasks.store import store_batch
 
@@ -27,7 +28,7 @@ class FlakyStore(DocumentStore):
 
     def commit_batch(
         self, job_id: str, docs: Sequence[Document], failures: Sequence[Failure], **kw: Any
-    ) -> int:
+    ) -> Verdicts:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error

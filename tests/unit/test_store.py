@@ -126,27 +126,91 @@ def test_the_same_text_under_three_urls_is_stored_once(store: DocumentStore) -> 
     urls = ["http://x/a", "http://x/b", "http://x/c"]
     store.add_urls("j", urls)
     same = "The very same article text."
-    assert store.commit_batch("j", [doc(urls[0], same)], []) == 0
+    assert store.commit_batch("j", [doc(urls[0], same)], []).duplicate == 0
     d_b, d_c = doc(urls[1], same), doc(urls[2], same)
     shared = "same-hash"
     from dataclasses import replace
 
     first = replace(doc(urls[0], same), content_hash=shared)
     store.commit_batch("j", [first], [])  # the stored document, again: not its own duplicate
-    assert (
-        store.commit_batch(
-            "j", [replace(d_b, content_hash=shared), replace(d_c, content_hash=shared)], []
-        )
-        == 2
+    verdicts = store.commit_batch(
+        "j", [replace(d_b, content_hash=shared), replace(d_c, content_hash=shared)], []
+    )
+    assert (verdicts.stored, verdicts.duplicate, verdicts.failed) == (0, 2, 0)
+    assert store.url_states("j") == {
+        urls[0]: ("stored", None),
+        urls[1]: ("duplicate", "Duplicate"),
+        urls[2]: ("duplicate", "Duplicate"),
+    }
+    assert [d["url"] for d in store.iter_documents("j")] == [urls[0]]
+    counts = store.counts("j")
+    assert (counts.stored, counts.duplicate, counts.failed, counts.processed) == (1, 2, 0, 3)
+    assert counts.failures_by_type == {}  # a duplicate is no failure
+    assert store.duplicates("j") == {urls[1]: urls[0], urls[2]: urls[0]}
+
+
+def test_a_filtered_document_is_stored_with_its_verdict(store: DocumentStore) -> None:
+    from dataclasses import replace
+
+    from quarrycore.records import Failure
+
+    urls = ["http://x/kept", "http://x/rejected", "http://x/copy", "http://x/broken"]
+    store.add_urls("j", urls)
+    rejected = replace(
+        doc(urls[1], "Spam spam spam."), filter="gopher_repetition", filter_reason="too much"
+    )
+    # The same text as the filtered one: a filtered document is no original to repeat.
+    copy = replace(doc(urls[2], "Spam spam spam."), content_hash=rejected.content_hash)
+    broken = Failure(urls[3], "crawl", "HTTPStatus", "HTTP 404", False, 404)
+    verdicts = store.commit_batch("j", [doc(urls[0]), rejected, copy], [broken])
+    assert (verdicts.stored, verdicts.filtered, verdicts.duplicate, verdicts.failed) == (
+        2,
+        1,
+        0,
+        1,
     )
     assert store.url_states("j") == {
         urls[0]: ("stored", None),
-        urls[1]: ("failed", "Duplicate"),
-        urls[2]: ("failed", "Duplicate"),
+        urls[1]: ("filtered", "gopher_repetition"),
+        urls[2]: ("stored", None),
+        urls[3]: ("failed", "HTTPStatus"),
     }
-    assert [d["url"] for d in store.iter_documents("j")] == [urls[0]]
-    assert store.counts("j").failures_by_type == {"filter/Duplicate": 2}
-    assert store.duplicates("j") == {urls[1]: urls[0], urls[2]: urls[0]}
+    counts = store.counts("j")
+    assert counts.filtered_by == {"gopher_repetition": 1}
+    assert counts.failures_by_type == {"crawl/HTTPStatus": 1}
+    kept = [d["url"] for d in store.iter_documents("j")]
+    assert sorted(kept) == sorted([urls[0], urls[2]])
+    (filtered,) = store.iter_documents("j", which="filtered")
+    assert (filtered["url"], filtered["filter"], filtered["filter_reason"]) == (
+        urls[1],
+        "gopher_repetition",
+        "too much",
+    )
+    assert len(list(store.iter_documents("j", which="all"))) == 3
+
+
+def test_an_old_stores_duplicates_become_duplicates(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from quarrycore.store.schema import job_urls, store_meta
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    store = DocumentStore(url)
+    store.add_urls("j", ["http://x/a", "http://x/b"])
+    with store.engine.begin() as conn:  # as a store of the version before verdicts had it
+        conn.execute(
+            job_urls.update()
+            .where(job_urls.c.url == "http://x/b")
+            .values(state="failed", stage="filter", error_type="Duplicate")
+        )
+        conn.execute(store_meta.delete().where(store_meta.c.key == "verdicts"))
+    store.close()
+    upgraded = DocumentStore(url)
+    assert upgraded.url_states("j")["http://x/b"] == ("duplicate", "Duplicate")
+    assert upgraded.counts("j").failed == 0
+    with upgraded.engine.connect() as conn:
+        marker = sa.select(store_meta.c.value).where(store_meta.c.key == "verdicts")
+        assert conn.execute(marker).scalar() == "1"  # done once, not at every open
 
 
 def test_markdown_is_stored_beside_the_text(store: DocumentStore) -> None:

@@ -1,0 +1,93 @@
+"""Nothing fetched is lost: every URL of a crawl of real pages (the shared article
+benchmark, then a documentation site) ends stored, filtered (its document kept with the
+verdict), duplicate (a pointer) or failed (and only those reach the dead letters), and the
+exports give each kept or filtered page exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.flows.crawl import quarry_crawl
+from quarrycore.store import DocumentStore
+from quarrycore.store.export import export_documents
+from tests.support.docsite import docsite_pages
+from tests.support.siteserver import Response, SiteServer
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+VERDICTS = {"stored", "filtered", "duplicate", "failed"}
+
+
+def _routes(pages: Mapping[str, bytes]) -> dict[str, Response]:
+    routes = {f"/site/{name}": Response(200, body, HTML) for name, body in pages.items()}
+    first, second = sorted(routes)[:2]
+    routes["/copy/a"] = routes[first]  # the same page under other paths: duplicates
+    routes["/copy/b"] = routes[second]
+    return routes
+
+
+async def _crawl_and_check(pages: Mapping[str, bytes], tmp_path: Path, name: str) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    letters_url = f"sqlite:///{tmp_path / 'dead_letter.db'}"
+    with SiteServer(_routes(pages)) as site:
+        urls = [site.url(path) for path in site.routes] + [site.url("/missing/1")]
+        result = await quarry_crawl(
+            urls=urls,
+            job_id=name,
+            database_url=db,
+            batch_size=50,
+            options={
+                "allow_private_networks": True,
+                "per_host_delay": 0,
+                "per_host_concurrency": 16,
+                "data_dir": str(tmp_path / "data"),
+                "dead_letter_url": letters_url,
+                "quality": {"enabled": True},  # the defaults (the tests' own turn them off)
+            },
+        )
+    store = DocumentStore(db)
+    states = store.url_states(name)
+    assert set(states) == set(urls) and result.state == "completed"
+    assert {state for state, _ in states.values()} <= VERDICTS
+    by_state = {v: {u for u, (s, _) in states.items() if s == v} for v in VERDICTS}
+    assert result.processed_count == len(urls) == sum(len(us) for us in by_state.values())
+    assert (result.stored_count, result.filtered_count, result.duplicate_count) == (
+        len(by_state["stored"]),
+        len(by_state["filtered"]),
+        len(by_state["duplicate"]),
+    )
+    assert {site.url("/copy/a"), site.url("/copy/b")} <= by_state["duplicate"]
+    assert site.url("/missing/1") in by_state["failed"]
+
+    # Only failures are dead letters; filtered pages and duplicates are not.
+    letters = DeadLetterStore(letters_url).rows(DeadLetterFilter(job_id=name))
+    assert {row["url"] for row in letters} == by_state["failed"]
+
+    exported: dict[str, list[dict[str, object]]] = {}
+    for which in ("kept", "all", "filtered"):
+        out = tmp_path / f"{which}.jsonl"
+        export_documents(store, out, fmt="jsonl", job_id=name, which=which)
+        exported[which] = [json.loads(line) for line in out.read_text().splitlines()]
+    kept_urls = [str(row["url"]) for row in exported["kept"]]
+    all_urls = [str(row["url"]) for row in exported["all"]]
+    assert sorted(kept_urls) == sorted(by_state["stored"])
+    assert sorted(all_urls) == sorted(by_state["stored"] | by_state["filtered"])  # each once
+    assert all(row["quality_ok"] and row["filter"] is None for row in exported["kept"])
+    for row in exported["filtered"]:
+        assert row["quality_ok"] is False and row["filter"] and row["filter_reason"]
+        assert states[str(row["url"])] == ("filtered", row["filter"])
+    shares = {v: f"{len(by_state[v]) / len(urls):.1%}" for v in sorted(VERDICTS)}
+    print(f"\n{name}: {len(urls)} URLs {shares}; filtered by {result.filtered_by}")
+
+
+async def test_every_benchmark_page_gets_one_verdict(
+    benchmark_pages: dict[str, tuple[bytes, str]], tmp_path: Path
+) -> None:
+    pages = {f"{name}.html": html for name, (html, _truth) in benchmark_pages.items()}
+    await _crawl_and_check(pages, tmp_path, "benchmark-verdicts")
+
+
+async def test_every_documentation_page_gets_one_verdict(tmp_path: Path) -> None:
+    await _crawl_and_check(docsite_pages(limit=200), tmp_path, "docsite-verdicts")
