@@ -40,13 +40,15 @@ def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failur
     )
     quality = options.quality
     if isinstance(outcome, Document) and quality is not None:
+        if quality.near_dedup:
+            # Signed whatever the verdict: a filtered document that other filters keep
+            # later can be compared without extracting it again.
+            config = NearDupConfig(threshold=quality.near_dup_threshold)
+            outcome = replace(outcome, minhash=signature(outcome.text, config))
         dropped = verdict(outcome, quality) if quality.enabled else None
         if dropped is not None:
             name, reason = dropped
-            return replace(outcome, filter=name, filter_reason=str(reason))
-        if quality.near_dedup:
-            config = NearDupConfig(threshold=quality.near_dup_threshold)
-            outcome = replace(outcome, minhash=signature(outcome.text, config))
+            outcome = replace(outcome, filter=name, filter_reason=str(reason))
     return outcome
 
 
