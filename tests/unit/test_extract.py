@@ -189,3 +189,15 @@ def test_a_malformed_base_or_canonical_is_ignored_not_the_page(
     assert isinstance(result, Document), result
     assert "Intro paragraph" in result.text and result.canonical_url == canonical
     assert result.out_links == ("http://127.0.0.1:8000/home",)  # against the page's URL
+
+
+def test_a_page_of_very_many_links_keeps_its_text_and_the_first_links() -> None:
+    from quarrycore.extract.page import MAX_OUT_LINKS
+
+    many = "".join(f"<a href='/p/{i}'>link {i}</a>" for i in range(MAX_OUT_LINKS + 5_000))
+    html = ARTICLE.replace("</body>", f"<div>{many}</div></body>")
+    result = extract_page(fetched(html), drop=TRACKING_PARAMS)
+    assert isinstance(result, Document) and "Intro paragraph" in result.text
+    assert len(result.out_links) == MAX_OUT_LINKS
+    assert "http://127.0.0.1:8000/p/0" in result.out_links  # the first ones, in order
+    assert "http://127.0.0.1:8000/p/14999" not in result.out_links
