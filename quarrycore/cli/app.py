@@ -10,7 +10,7 @@ import typer
 from quarrycore.cli.crawl import crawl, demo, serve_sample
 from quarrycore.cli.deadletters import app as dead_letters_app
 from quarrycore.cli.server import app as server_app
-from quarrycore.cli.store import export, status
+from quarrycore.cli.store import export, refilter, status
 
 app = typer.Typer(
     help="QuarryCore: turn URLs into clean documents in a database.",
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command()(crawl)
 app.command()(status)
 app.command()(export)
+app.command()(refilter)
 app.command()(demo)
 app.command("serve-sample")(serve_sample)
 app.add_typer(dead_letters_app, name="dead-letters")

@@ -96,3 +96,25 @@ def export(
         which: Which = "filtered" if only_filtered else "all" if include_filtered else "kept"
         count = export_documents(store, out, fmt=fmt, job_id=job_id, which=which)
     console.print(f"wrote {count} documents to {out}")
+
+
+def refilter(
+    job_id: Annotated[str, typer.Option("--job-id", help="The job to judge again.")],
+    db: DbOption = None,
+    batch_size: Annotated[int, typer.Option(help="Documents a transaction.")] = 500,
+) -> None:
+    """Apply today's quality filters and dedup (QUARRY_QUALITY__*) to the texts the job
+    stored, without fetching; print what moved. Run it again to finish a stopped one."""
+    from quarrycore.pipeline.refilter import refilter_job
+    from quarrycore.store import DocumentStore
+
+    chosen = settings(database_url=db)
+    with store_errors(chosen.database_url):
+        store = DocumentStore(chosen.database_url)
+        try:
+            if not store.job_exists(job_id):
+                raise fail(f"no job {job_id!r} in {mask_url(chosen.database_url)}")
+            report = refilter_job(store, job_id, chosen, batch_size=batch_size)
+        finally:
+            store.close()
+    console.print(report.summary())

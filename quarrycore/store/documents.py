@@ -159,3 +159,49 @@ def iter_rows(engine: sa.Engine, job_id: str | None, *, which: Which) -> Iterato
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(query).mappings():
             yield dict(row)
+
+
+def stored_page(conn: sa.Connection, job_id: str, after_key: str, limit: int) -> list[Document]:
+    """Up to ``limit`` stored documents of the job (kept and filtered) after ``after_key``,
+    in ``url_key`` order: a cursor that survives rows changing verdict under it."""
+    rows = conn.execute(
+        sa.select(documents)
+        .where(documents.c.job_id == job_id, documents.c.url_key > after_key)
+        .order_by(documents.c.url_key)
+        .limit(limit)
+    ).mappings()
+    return [_document(row) for row in rows]
+
+
+def _document(row: Any) -> Document:
+    fields = {name: row[name] for name in Document.__dataclass_fields__ if name in row}
+    fields["out_links"] = tuple(row["out_links"] or ())
+    fields["minhash"] = bytes(row["minhash"]) if row["minhash"] is not None else None
+    return Document(**fields)
+
+
+def set_verdict(conn: sa.Connection, job_id: str, docs: Sequence[Document]) -> None:
+    """Write each document's (new) filter verdict."""
+    for doc in docs:
+        conn.execute(
+            documents.update()
+            .where(documents.c.job_id == job_id, documents.c.url_key == url_key(doc.url))
+            .values(filter=doc.filter, filter_reason=doc.filter_reason)
+        )
+
+
+def forget(conn: sa.Connection, job_id: str, urls: Sequence[str], *, rows: bool) -> None:
+    """Drop the near-dup band keys of ``urls`` (no longer kept), and with ``rows`` their
+    document rows too (they turned out to repeat a kept document)."""
+    keys = [url_key(url) for url in urls]
+    if not keys:
+        return
+    conn.execute(
+        minhash_bands.delete().where(
+            minhash_bands.c.job_id == job_id, minhash_bands.c.url_key.in_(keys)
+        )
+    )
+    if rows:
+        conn.execute(
+            documents.delete().where(documents.c.job_id == job_id, documents.c.url_key.in_(keys))
+        )

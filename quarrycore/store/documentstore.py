@@ -24,6 +24,17 @@ from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, STORED, create_
 
 
 @dataclass(frozen=True, slots=True)
+class Moves:
+    """What new verdicts changed: kept documents now filtered, filtered ones filtered for
+    another reason, filtered ones now kept (stored) or found to repeat a kept one."""
+
+    to_filtered: int = 0
+    refiltered: int = 0
+    to_stored: int = 0
+    to_duplicate: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Verdicts:
     """What the URLs of one committed batch became."""
 
@@ -167,6 +178,51 @@ class DocumentStore:
                 frontier.enqueue_links(conn, job_id, links, max_urls)
         return Verdicts(
             stored=len(kept), filtered=len(filtered), duplicate=len(repeats), failed=len(failures)
+        )
+
+    # -- new verdicts for stored documents (refilter) -----------------------------------
+    def stored_page(self, job_id: str, after_key: str, limit: int) -> list[Document]:
+        """Stored documents (kept and filtered) after ``after_key``, in url_key order."""
+        with self.engine.connect() as conn:
+            return documents.stored_page(conn, job_id, after_key, limit)
+
+    def rejudge(
+        self,
+        job_id: str,
+        judged: Sequence[tuple[Document, Document]],
+        *,
+        near_dup: NearDupConfig | None = None,
+        lease: JobLock | None = None,
+    ) -> Moves:
+        """Give stored documents new verdicts, atomically: (as stored, as judged now)
+        pairs. Kept -> filtered: verdict written, its band keys dropped. Filtered -> kept:
+        deduplicated against the kept documents first, so it becomes ``stored``, or
+        ``duplicate`` of a kept one (its row then dropped, as a crawl would not have
+        stored it)."""
+        changed = [
+            (b, a) for b, a in judged if (b.filter, b.filter_reason) != (a.filter, a.filter_reason)
+        ]
+        to_filtered = [a for b, a in changed if not a.kept]
+        back = [a for b, a in changed if a.kept]
+        with self.engine.begin() as conn:
+            if lease is not None:
+                lease.fence(conn)
+            documents.set_verdict(conn, job_id, to_filtered)
+            documents.forget(conn, job_id, [a.url for b, a in changed if b.kept], rows=False)
+            kept, repeats = documents.split_duplicates(conn, job_id, back, near_dup)
+            documents.set_verdict(conn, job_id, kept)
+            documents.forget(conn, job_id, [r.document.url for r in repeats], rows=True)
+            marks = [Mark(d.url, FILTERED, "filter", d.filter) for d in to_filtered]
+            marks += [Mark(d.url, STORED) for d in kept]
+            marks += [
+                Mark(r.document.url, DUPLICATE, "filter", r.kind.__name__, r.of) for r in repeats
+            ]
+            frontier.mark(conn, job_id, marks)
+        return Moves(
+            to_filtered=sum(1 for b, a in changed if b.kept),
+            refiltered=sum(1 for b, a in changed if not b.kept and not a.kept),
+            to_stored=len(kept),
+            to_duplicate=len(repeats),
         )
 
     # -- reading ----------------------------------------------------------------------

@@ -91,3 +91,46 @@ async def test_every_benchmark_page_gets_one_verdict(
 
 async def test_every_documentation_page_gets_one_verdict(tmp_path: Path) -> None:
     await _crawl_and_check(docsite_pages(limit=200), tmp_path, "docsite-verdicts")
+
+
+async def test_quarry_refilter_moves_pages_without_a_request(tmp_path: Path) -> None:
+    from tests.e2e.jobs import quarry_env, run_quarry
+    from tests.support.siteserver import html_page
+
+    def text(first: str) -> str:
+        rest = " ".join(f"<p>Sentence {i} of a page about fruit.</p>" for i in range(40))
+        return f"<p>{first}</p>{rest}"
+
+    pages = {
+        "/a": html_page("A", text("Apples grow in orchards.")),
+        "/b": html_page("B", text("Lorem ipsum dolor sit amet.")),
+    }
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    with SiteServer({p: Response(200, html, HTML) for p, html in pages.items()}) as site:
+        await quarry_crawl(
+            urls=[site.url(p) for p in pages],
+            job_id="refilter",
+            database_url=db,
+            options={
+                "allow_private_networks": True,
+                "per_host_delay": 0,
+                "extract_workers": 0,
+                "data_dir": str(tmp_path / "data"),
+                "quality": {"enabled": True, "filters": ["boilerplate"]},
+            },
+        )
+        requests = sum(site.counts().values())
+        env = {
+            **quarry_env(tmp_path),
+            "QUARRY_QUALITY__ENABLED": "1",
+            "QUARRY_QUALITY__FILTERS": '["boilerplate"]',
+            "QUARRY_QUALITY__BOILERPLATE_MARKERS": '["apples grow"]',
+        }
+        done = run_quarry(["refilter", "--job-id", "refilter", "--db", db], tmp_path, env)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sum(site.counts().values()) == requests  # not one request more
+    assert "1 kept -> filtered, 1 filtered -> kept" in " ".join(done.stdout.split())
+    assert DocumentStore(db).url_states("refilter") == {
+        site.url("/a"): ("filtered", "boilerplate"),
+        site.url("/b"): ("stored", None),
+    }
