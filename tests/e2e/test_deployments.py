@@ -196,3 +196,27 @@ def test_replay_deployment_resolves_a_recovered_url(stack: PrefectStack, tmp_pat
     assert store.url_states("replayed")[site.url("/recovering")] == ("stored", None)
     assert list(dead_letters.rows(DeadLetterFilter(job_id="replayed"))) == []
     assert dead_letters.for_url(site.url("/recovering"))[0]["resolved_at"] is not None
+
+
+def test_refilter_deployment_judges_a_crawled_job_again(
+    stack: PrefectStack, tmp_path: Path
+) -> None:
+    site = numbered_site(12)
+    with site:
+        params = _params(tmp_path, urls=site.urls, job_id="to-refilter", batch_size=6)
+        _, crawled = stack.run_deployment("quarry-crawl/quarry-crawl", params, watch=True)
+        assert crawled.returncode == 0, crawled.stdout[-3000:] + crawled.stderr[-2000:]
+        fetched = sum(site.counts().values())
+        # Today's settings: every page is shorter than 1,000 words now.
+        strict = {**params["options"], "quality": {"enabled": True, "min_words": 1000}}
+        run_id, result = stack.run_deployment(
+            "quarry-refilter/quarry-refilter",
+            {"job_id": "to-refilter", "database_url": params["database_url"], "options": strict},
+            watch=True,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert stack.flow_run(run_id)["state_type"] == "COMPLETED"
+        assert sum(site.counts().values()) == fetched  # not one request more
+    counts = DocumentStore(params["database_url"]).counts("to-refilter")
+    assert (counts.stored, counts.filtered) == (0, 12)
+    assert counts.filtered_by == {"word_count": 12}

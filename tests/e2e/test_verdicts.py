@@ -134,3 +134,33 @@ async def test_quarry_refilter_moves_pages_without_a_request(tmp_path: Path) -> 
         site.url("/a"): ("filtered", "boilerplate"),
         site.url("/b"): ("stored", None),
     }
+
+
+async def test_the_refilter_flow_judges_a_job_again(tmp_path: Path) -> None:
+    from quarrycore.flows.refilter import quarry_refilter
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    page = "<p>Lorem ipsum dolor sit amet.</p>" + "".join(
+        f"<p>Sentence {i} of a page about fruit.</p>" for i in range(40)
+    )
+    with SiteServer({"/b": Response(200, page.encode(), HTML)}) as site:
+        options: dict[str, object] = {
+            "allow_private_networks": True,
+            "per_host_delay": 0,
+            "extract_workers": 0,
+            "data_dir": str(tmp_path / "data"),
+            "quality": {"enabled": True, "filters": ["boilerplate"]},
+        }
+        await quarry_crawl(urls=[site.url("/b")], job_id="rf", database_url=db, options=options)
+        assert DocumentStore(db).url_states("rf")[site.url("/b")] == ("filtered", "boilerplate")
+        relaxed = {**options, "quality": {"enabled": True, "filters": ["word_count"]}}
+        moved = await quarry_refilter(job_id="rf", database_url=db, options=relaxed)
+        assert site.count("/b") == 1  # fetched by the crawl only
+    assert moved == {
+        "examined": 1,
+        "to_filtered": 0,
+        "to_stored": 1,
+        "to_duplicate": 0,
+        "refiltered": 0,
+    }
+    assert DocumentStore(db).url_states("rf")[site.url("/b")] == ("stored", None)
