@@ -34,16 +34,12 @@ names stored for every URL that failed::
         │   ├── NoIndex              permanent: <meta name="robots" content="noindex">
         │   ├── ExtractFailed        permanent: the extractor raised, or its process died
         │   └── ExtractTimeout       permanent: over extract_timeout; its process was killed
-        └── Rejected                 stage filter, permanent: the page is fine, its text is not kept
-            ├── FilteredWordCount    quality filters (quarrycore/extract/filters.py):
-            ├── FilteredLanguage     one type per filter, the rule in the message
-            ├── FilteredBoilerplate
-            ├── FilteredRepetition   Gopher's repetition rules
-            ├── FilteredGopherQuality
-            ├── FilteredC4
-            ├── FilteredFineWeb
+        └── Rejected                 stage filter: the page is fine, its text is not kept
             └── Duplicate            the job has this text already (job_urls.duplicate_of)
                 └── NearDuplicate    MinHash similarity at least near_dup_threshold
+
+A quality filter's rejection is no error: the document is stored with its verdict
+(``documents.filter``, ``filter_reason``; quarrycore/extract/filters.py).
 
 A batch whose stage fails as a whole (a Prefect task that failed past its retries) fails
 each of its URLs with that error's own type name (e.g. ``OperationalError``).
@@ -220,34 +216,6 @@ class Rejected(URLFailure):
     """The page was fetched and extracted, and its text is not kept."""
 
     stage = "filter"
-
-
-class FilteredWordCount(Rejected):
-    pass
-
-
-class FilteredLanguage(Rejected):
-    pass
-
-
-class FilteredBoilerplate(Rejected):
-    pass
-
-
-class FilteredRepetition(Rejected):
-    pass
-
-
-class FilteredGopherQuality(Rejected):
-    pass
-
-
-class FilteredC4(Rejected):
-    pass
-
-
-class FilteredFineWeb(Rejected):
-    pass
 
 
 class Duplicate(Rejected):

@@ -17,6 +17,7 @@ from quarrycore.cli.output import (
     JobOption,
     check_reachable,
     console,
+    database_reason,
     fail,
     hand_over,
     print_summary,
@@ -159,8 +160,8 @@ def _run(
     except QuarryError as exc:
         raise fail(str(exc)) from exc
     except sa.exc.DBAPIError as exc:  # the store went away before the run could start
-        lines = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
-        raise fail(f"the store {mask_url(chosen.database_url)} failed: {lines[0]}", 1) from exc
+        reason = database_reason(exc)
+        raise fail(f"the store {mask_url(chosen.database_url)} failed: {reason}", 1) from exc
     print_summary(result.summary_rows(), title=f"job {job}")
     if result.state != "completed":
         raise fail(f"job {job} {result.state}; resume with: quarry crawl --resume {job}", 1)

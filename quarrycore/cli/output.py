@@ -45,8 +45,13 @@ def store_errors(url: str) -> Iterator[None]:
     except QuarryError as exc:
         raise fail(str(exc)) from exc
     except sa.exc.DBAPIError as exc:
-        lines = str(exc.orig or exc).strip().splitlines() or [type(exc).__name__]
-        raise fail(f"cannot use the store {mask_url(url)}: {lines[0]}") from exc
+        raise fail(f"cannot use the store {mask_url(url)}: {database_reason(exc)}") from exc
+
+
+def database_reason(exc: sa.exc.DBAPIError) -> str:
+    """The driver's own first line (refused, unknown database, …), without SQL."""
+    lines = str(exc.orig or exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def check_reachable(url: str) -> None:

@@ -6,7 +6,7 @@ rules, each computed exactly as datatrove 0.10 (the code FineWeb was made with) 
 it, with its default limits and its English word split: spaCy's rule-based tokenizer,
 no model (quarrycore/extract/gopher.py, c4fineweb.py and wordsplit.py say how). A drop
 names the filter, datatrove's name for the rule, the value measured and the limit
-(``FilteredRepetition: gopher_repetition: duplicated_5_n_grams: 18.2% of characters are
+(filter ``gopher_repetition``, reason ``duplicated_5_n_grams: 18.2% of characters are
 in repeated 5-grams, above the maximum 15.0%``). tests/unit/test_filters_reference.py
 runs datatrove itself on real pages and asserts the same fractions and verdicts.
 
@@ -26,23 +26,13 @@ that the FineWeb rules judge next, as C4's rewriting did in FineWeb's pipeline.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 
-from quarrycore.exceptions import (
-    FilteredBoilerplate,
-    FilteredC4,
-    FilteredFineWeb,
-    FilteredGopherQuality,
-    FilteredLanguage,
-    FilteredRepetition,
-    FilteredWordCount,
-    Rejected,
-)
 from quarrycore.extract.c4fineweb import c4, fineweb_measures
 from quarrycore.extract.gopher import Drop, first_failure, quality_measures, repetition_measures
 from quarrycore.extract.wordsplit import split_words
-from quarrycore.records import Document, Failure
+from quarrycore.records import Document
 from quarrycore.settings import QualityThresholds
 
 
@@ -68,7 +58,6 @@ Check = Callable[[Judged, QualityThresholds], Drop | None]
 class QualityFilter:
     name: str
     check: Check
-    rejection: type[Rejected]  # the error type a dropped document is recorded with
 
 
 def word_count(judged: Judged, t: QualityThresholds) -> Drop | None:
@@ -121,13 +110,13 @@ def fineweb_quality(judged: Judged, t: QualityThresholds) -> Drop | None:
 FILTERS: dict[str, QualityFilter] = {
     f.name: f
     for f in (
-        QualityFilter("word_count", word_count, FilteredWordCount),
-        QualityFilter("language", language, FilteredLanguage),
-        QualityFilter("boilerplate", boilerplate, FilteredBoilerplate),
-        QualityFilter("gopher_repetition", gopher_repetition, FilteredRepetition),
-        QualityFilter("gopher_quality", gopher_quality, FilteredGopherQuality),
-        QualityFilter("c4", c4_lines, FilteredC4),
-        QualityFilter("fineweb_quality", fineweb_quality, FilteredFineWeb),
+        QualityFilter("word_count", word_count),
+        QualityFilter("language", language),
+        QualityFilter("boilerplate", boilerplate),
+        QualityFilter("gopher_repetition", gopher_repetition),
+        QualityFilter("gopher_quality", gopher_quality),
+        QualityFilter("c4", c4_lines),
+        QualityFilter("fineweb_quality", fineweb_quality),
     )
 }
 
@@ -142,12 +131,11 @@ def verdict(doc: Document, thresholds: QualityThresholds) -> tuple[str, Drop] | 
     return None
 
 
-def filter_failure(doc: Document, thresholds: QualityThresholds) -> Failure | None:
-    """The document dropped by a quality filter, with the filter and reason; or None."""
-    if not thresholds.enabled:
-        return None
-    dropped = verdict(doc, thresholds)
+def with_verdict(doc: Document, thresholds: QualityThresholds) -> Document:
+    """``doc`` with the verdict of ``thresholds``' filters (kept when they are off): what
+    the extract step stores, and what a refilter compares with the stored verdict."""
+    dropped = verdict(doc, thresholds) if thresholds.enabled else None
     if dropped is None:
-        return None
-    name, drop = dropped
-    return Failure.from_error(doc.url, FILTERS[name].rejection(f"{name}: {drop}"))
+        return replace(doc, filter=None, filter_reason=None)
+    name, reason = dropped
+    return replace(doc, filter=name, filter_reason=str(reason))

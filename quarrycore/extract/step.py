@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from quarrycore.extract.filters import verdict
+from quarrycore.extract.filters import with_verdict
 from quarrycore.extract.neardup import NearDupConfig, signature
 from quarrycore.extract.page import extract_page
 from quarrycore.records import Document, Failure, FetchedPage
@@ -45,10 +45,7 @@ def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failur
             # later can be compared without extracting it again.
             config = NearDupConfig(threshold=quality.near_dup_threshold)
             outcome = replace(outcome, minhash=signature(outcome.text, config))
-        dropped = verdict(outcome, quality) if quality.enabled else None
-        if dropped is not None:
-            name, reason = dropped
-            outcome = replace(outcome, filter=name, filter_reason=str(reason))
+        outcome = with_verdict(outcome, quality)
     return outcome
 
 

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from quarrycore.extract.filters import verdict
+from quarrycore.extract.filters import with_verdict
 from quarrycore.extract.neardup import NearDupConfig
-from quarrycore.records import Document
-from quarrycore.settings import QualityThresholds, QuarrySettings
+from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 from quarrycore.store.documentstore import Moves
 from quarrycore.urls import url_key
@@ -46,15 +45,6 @@ class RefilterReport:
         )
 
 
-def judge(doc: Document, quality: QualityThresholds) -> Document:
-    """``doc`` with the verdict of today's filters (kept when filters are off)."""
-    dropped = verdict(doc, quality) if quality.enabled else None
-    if dropped is None:
-        return replace(doc, filter=None, filter_reason=None)
-    name, reason = dropped
-    return replace(doc, filter=name, filter_reason=str(reason))
-
-
 def refilter_job(
     store: DocumentStore,
     job_id: str,
@@ -73,8 +63,8 @@ def refilter_job(
     try:
         after = ""
         while page := store.stored_page(job_id, after, batch_size):
-            judged = [(doc, judge(doc, quality)) for doc in page]
-            moves = store.rejudge(job_id, judged, near_dup=near, lease=lease)
+            pairs = [(doc, with_verdict(doc, quality)) for doc in page]
+            moves = store.rejudge(job_id, pairs, near_dup=near, lease=lease)
             report.examined += len(page)
             report.moves.append(moves)
             on_batch(moves)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
+import sqlalchemy as sa
 from prefect.settings import PREFECT_API_URL
 
 from quarrycore.store import DocumentStore
+from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support.siteserver import Response, SiteServer, html_page
 
 PAGE_TEXT = (
@@ -151,3 +154,24 @@ def depth_of(path: str) -> int:
     if path == "/noindex":
         return 1
     return path.count("/") - 1
+
+
+def postgres_outage(database: str, seconds: float, began: threading.Event) -> None:
+    """Kill ``database``'s connections and refuse new ones for ``seconds`` (a restart or
+    a failover, as the store sees it); ``began`` is set once it is away."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": database},
+            )
+            began.set()
+            time.sleep(seconds)  # the outage itself: how long the database stays away
+            conn.execute(sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true'))
+    finally:
+        admin.dispose()

@@ -18,8 +18,14 @@ import sqlalchemy as sa
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.store import DocumentStore
-from tests.conftest import POSTGRES_ADMIN_URL
-from tests.e2e.jobs import PAGE_TEXT, quarry_env, run_quarry, start_quarry, wait_for_processed
+from tests.e2e.jobs import (
+    PAGE_TEXT,
+    postgres_outage,
+    quarry_env,
+    run_quarry,
+    start_quarry,
+    wait_for_processed,
+)
 from tests.support.siteserver import Response, SiteServer, html_page
 
 PAGES, MISSING = 1_990, 10
@@ -65,31 +71,13 @@ def _sqlite_outage(path: Path, seconds: float, began: threading.Event) -> None:
     conn.close()
 
 
-def _postgres_outage(database: str, seconds: float, began: threading.Event) -> None:
-    """Kill the database's connections and refuse new ones for ``seconds``."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false'))
-        conn.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": database},
-        )
-        began.set()
-        time.sleep(seconds)  # the outage itself
-        conn.execute(sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true'))
-    admin.dispose()
-
-
 def _outage(store_url: str, began: threading.Event) -> threading.Thread:
     url = sa.make_url(store_url)
     if url.get_backend_name() == "sqlite":
         path = Path(url.database or "")
         return threading.Thread(target=_sqlite_outage, args=(path, OUTAGE_SECONDS, began))
     name = url.database or ""
-    return threading.Thread(target=_postgres_outage, args=(name, OUTAGE_SECONDS, began))
+    return threading.Thread(target=postgres_outage, args=(name, OUTAGE_SECONDS, began))
 
 
 def test_a_job_survives_a_bad_site_an_outage_and_two_kills(store_url: str, tmp_path: Path) -> None:

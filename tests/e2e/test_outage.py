@@ -13,28 +13,9 @@ import sqlalchemy as sa
 
 from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
-from tests.conftest import POSTGRES_ADMIN_URL
-from tests.e2e.jobs import numbered_site
+from tests.e2e.jobs import numbered_site, postgres_outage
 
 OUTAGE_SECONDS = 15.0
-
-
-def _outage(database: str, seconds: float, began: threading.Event) -> None:
-    """Refuse new connections to ``database`` and kill the open ones, for ``seconds``."""
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS false'))
-        conn.execute(
-            sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": database},
-        )
-        began.set()
-        time.sleep(seconds)  # the outage itself: how long the database stays away
-        conn.execute(sa.text(f'ALTER DATABASE "{database}" WITH ALLOW_CONNECTIONS true'))
-    admin.dispose()
 
 
 @pytest.mark.postgres
@@ -64,7 +45,7 @@ async def test_a_store_outage_mid_run_loses_no_batch(postgres_url: str, tmp_path
             await asyncio.sleep(0.05)
         store.engine.dispose()  # our own connections would be killed too
         name = sa.make_url(postgres_url).database or ""
-        outage = threading.Thread(target=_outage, args=(name, OUTAGE_SECONDS, began))
+        outage = threading.Thread(target=postgres_outage, args=(name, OUTAGE_SECONDS, began))
         outage.start()
         result = await asyncio.wait_for(run, timeout=300)
         outage.join()

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from quarrycore.extract.c4fineweb import c4, fineweb_measures
-from quarrycore.extract.filters import filter_failure, verdict
+from quarrycore.extract.filters import verdict, with_verdict
 from quarrycore.extract.gopher import (
     find_all_duplicate,
     find_duplicates,
@@ -68,9 +68,16 @@ def dropped(text: str, **kw: Any) -> str | None:
     return None if found is None else f"{found[0]}: {found[1].rule}"
 
 
+def verdict_of(document: Document, thresholds: QualityThresholds) -> str | None:
+    """``"filter: reason"`` of the document as the extract step stores it; None: kept."""
+    result = with_verdict(document, thresholds)
+    assert result.text == document.text  # filters judge, they never rewrite
+    return None if result.kept else f"{result.filter}: {result.filter_reason}"
+
+
 def test_a_good_article_passes_every_filter() -> None:
     assert dropped(GOOD) is None
-    assert filter_failure(doc(GOOD), QualityThresholds()) is None  # the defaults
+    assert verdict_of(doc(GOOD), QualityThresholds()) is None  # the defaults
 
 
 def test_the_default_filters() -> None:
@@ -79,16 +86,13 @@ def test_the_default_filters() -> None:
 
 
 def test_a_drop_is_recorded_with_the_rule_the_value_and_the_limit() -> None:
-    failure = filter_failure(doc("Too short to be an article."), QualityThresholds())
-    assert failure is not None and failure.stage == "filter" and not failure.retryable
-    assert failure.error_type == "FilteredWordCount"
-    assert failure.message == (
+    failure = verdict_of(doc("Too short to be an article."), QualityThresholds())
+    assert failure == (
         "word_count: gopher_short_doc: 6 words, below the minimum 50"
     )  # "." is a token but not counted: Gopher counts tokens with a non-punctuation character
     repeated = "\n".join([PARAGRAPHS[0]] * 3 + [PARAGRAPHS[1]])
-    failure = filter_failure(doc(repeated), QualityThresholds())
-    assert failure is not None and failure.error_type == "FilteredRepetition"
-    assert failure.message == (
+    failure = verdict_of(doc(repeated), QualityThresholds())
+    assert failure == (
         "gopher_repetition: dup_line_frac: 50.0% of lines repeat an earlier one, "
         "above the maximum 30.0%"
     )
@@ -108,7 +112,7 @@ def test_the_first_occurrence_of_a_repeated_part_is_not_counted() -> None:
     # The first repeated 5-gram starts at the "." before the credit (as the first time):
     # it counts, then the walk jumps 5 words ahead, past the rest of the credit.
     assert measures["duplicated_5_n_grams"] == len(".Photographsbythetown") / len(text)
-    assert filter_failure(doc(text), QualityThresholds()) is None
+    assert verdict_of(doc(text), QualityThresholds()) is None
     # FineWeb's own rule is stricter: repeated lines may hold 1 % of the characters.
     assert dropped(text) == "fineweb_quality: char_dup_ratio"
 
@@ -231,7 +235,7 @@ def test_c4_only_judges_and_fineweb_judges_the_lines_c4_keeps() -> None:
     assert dropped(text, filters=["c4", "fineweb_quality"]) is None
     assert dropped(text, filters=["fineweb_quality"]) == "fineweb_quality: short_line_ratio"
     document = doc(text)
-    assert filter_failure(document, QualityThresholds(filters=REFERENCE)) is None
+    assert verdict_of(document, QualityThresholds(filters=REFERENCE)) is None
     assert document.text == text  # never rewritten
 
 
@@ -268,26 +272,25 @@ def test_each_fineweb_rule_drops_with_its_name(text: str, rule: str) -> None:
     ],
 )
 def test_boilerplate_and_consent_walls(text: str, reason: str) -> None:
-    failure = filter_failure(doc(text), QualityThresholds(min_words=5))
-    assert failure is not None and failure.error_type == "FilteredBoilerplate"
-    assert reason in failure.message
+    failure = verdict_of(doc(text), QualityThresholds(min_words=5))
+    assert failure is not None and failure.startswith("boilerplate: ") and reason in failure
 
 
 def test_language_allow_list_and_score() -> None:
     thresholds = QualityThresholds(languages=["de", "fr"])
-    assert filter_failure(doc(GOOD), thresholds) is not None
-    assert filter_failure(doc(GOOD, language="de"), thresholds) is None
-    assert filter_failure(doc(GOOD, language="de", score=0.3), thresholds) is not None
-    assert filter_failure(doc(GOOD), QualityThresholds()) is None  # no allow list: any
+    assert verdict_of(doc(GOOD), thresholds) is not None
+    assert verdict_of(doc(GOOD, language="de"), thresholds) is None
+    assert verdict_of(doc(GOOD, language="de", score=0.3), thresholds) is not None
+    assert verdict_of(doc(GOOD), QualityThresholds()) is None  # no allow list: any
 
 
 def test_filters_can_be_turned_off_or_tuned() -> None:
-    assert filter_failure(doc("Too short."), QualityThresholds(enabled=False)) is None
-    assert filter_failure(doc("Too short."), QualityThresholds(filters=[])) is None
+    assert verdict_of(doc("Too short."), QualityThresholds(enabled=False)) is None
+    assert verdict_of(doc("Too short."), QualityThresholds(filters=[])) is None
     short = doc("Short but fine for this job.")
-    assert filter_failure(short, QualityThresholds(min_words=3, filters=["word_count"])) is None
+    assert verdict_of(short, QualityThresholds(min_words=3, filters=["word_count"])) is None
     # Gopher's top 2-gram counts a single occurrence too: a short text always fails it.
-    failure = filter_failure(short, QualityThresholds(min_words=3))
-    assert failure is not None and "top_2_gram" in failure.message
+    failure = verdict_of(short, QualityThresholds(min_words=3))
+    assert failure is not None and "top_2_gram" in failure
     # A Gopher limit of 0 turns its rule off, as in datatrove.
     assert dropped("Too short to be an article.", min_words=0, filters=["word_count"]) is None
