@@ -17,8 +17,9 @@ from pathlib import Path
 
 from quarrycore.extract.filters import verdict
 from quarrycore.extract.page import extract_page
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document, FetchedPage
-from quarrycore.settings import TRACKING_PARAMS, QualityThresholds
+from quarrycore.settings import TRACKING_PARAMS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the checkout's tests/
 

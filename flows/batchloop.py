@@ -9,8 +9,9 @@ from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.loop import Pipeline
 from quarrycore.pipeline.runner import JobStages, run_job
 from quarrycore.pipeline.signals import StopSignals
+from quarrycore.pipeline.steps import Fetch
 from quarrycore.records import BatchReport
-from quarrycore.tasks.crawl import crawl_batch
+from quarrycore.tasks.crawl import crawl_batch, read_archive_batch
 from quarrycore.tasks.extract import extract_batch
 from quarrycore.tasks.hooks import record_failed_batch
 from quarrycore.tasks.policy import retry_options
@@ -40,8 +41,13 @@ def task_pipeline(job: OpenJob, stages: JobStages) -> Pipeline:
     store = store_batch.with_options(
         on_failure=[record_failed_batch(dead_letters, "store")], **retries
     )
+    source = (
+        TaskStep(crawl, stages.fetch)
+        if isinstance(stages.fetch, Fetch)
+        else TaskStep(read_archive_batch.with_options(**retries), stages.fetch)
+    )
     return Pipeline(
-        source=TaskStep(crawl, stages.fetch),
+        source=source,
         steps=[TaskStep(extract, stages.extract)],
         sink=TaskSink(
             store, stages.commit.committer, result_dir, outage_wait=settings.store_outage_wait

@@ -25,6 +25,7 @@ from quarrycore.flows.parameters import settings_for_run
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.request import JobRequest, ScopeRequest
 from quarrycore.pipeline.result import CrawlResult
+from quarrycore.settings import QuarrySettings
 from quarrycore.tasks.job import finish_job_task, open_job_task
 
 
@@ -104,6 +105,12 @@ async def quarry_crawl(
         scope=scope if follows else None,
         sitemaps=sitemaps,
     )
+    return await run_request(request, settings)
+
+
+async def run_request(request: JobRequest, settings: QuarrySettings) -> CrawlResult:
+    """Open the job, run its batches as tasks, finish it: the body of the crawl flow and
+    of the re-extract flow (``request.reextract``)."""
     run_id = str(flow_run.id) if flow_run.id else None
     job = await open_job_task(request, settings, run_id, mirror_for(settings))
     try:
@@ -160,11 +167,17 @@ async def _summarise(job: OpenJob, result: CrawlResult, stage: str) -> None:
     )
     if stage == "interrupted":
         logger.warning(
-            "job %s interrupted; %d URLs left; resume with: quarry crawl --resume %s",
+            "job %s interrupted; %d URLs left; resume with: %s",
             job.job_id,
             result.pending_count,
-            job.job_id,
+            resume_command(job),
         )
+
+
+def resume_command(job: OpenJob) -> str:
+    if job.source == "archive":
+        return f"quarry reextract --job-id {job.job_id}"
+    return f"quarry crawl --resume {job.job_id}"
 
 
 def _hand_back(sig: int) -> None:

@@ -28,7 +28,8 @@ names stored for every URL that failed::
         │   ├── UnsupportedEncoding  permanent: a Content-Encoding we cannot decode with a bound
         │   ├── RobotsDisallowed     permanent
         │   ├── RobotsUnavailable    transient: robots.txt answered 5xx or not at all
-        │   └── BlockedAddress       permanent: a private/loopback/link-local address
+        │   ├── BlockedAddress       permanent: a private/loopback/link-local address
+        │   └── ArchiveUnreadable    permanent: re-extraction found no readable WARC record
         ├── ExtractError             stage extract
         │   ├── NoContent            permanent
         │   ├── NoIndex              permanent: <meta name="robots" content="noindex">
@@ -190,6 +191,10 @@ class BlockedAddress(FetchError):
     def __init__(self, message: str, *, host: str | None = None) -> None:
         super().__init__(message)
         self.host = host  # the refused host (a robots.txt lookup tells its own from a hop's)
+
+
+class ArchiveUnreadable(FetchError):
+    """Re-extraction could not read the URL's response back from its WARC record."""
 
 
 class ExtractError(URLFailure):

@@ -61,6 +61,32 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class Exchange:
+    """One HTTP request and the response to it as received (the raw body: still
+    content-encoded, as read off the wire), for the WARC archive."""
+
+    url: str
+    request_headers: tuple[tuple[str, str], ...]
+    http_version: str
+    status_code: int
+    reason: str
+    response_headers: tuple[tuple[str, str], ...]
+    body: bytes
+    fetched_at: datetime
+    body_read: bool = True  # False: the body was not read (a redirect's)
+
+
+@dataclass(frozen=True, slots=True)
+class WarcRef:
+    """Where a URL's response record is: a WARC file (relative to the archive's root),
+    the record's offset in it and its length (one gzip member)."""
+
+    file: str
+    offset: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
 class FetchedPage:
     """An HTML page as fetched: decoded text and what the server said."""
 
@@ -72,6 +98,9 @@ class FetchedPage:
     encoding: str
     fetched_at: datetime
     attempts: int = 1
+    # The HTTP exchanges that made the page (redirects, then the page), while they wait
+    # for the archive; the archive step drops them once written.
+    exchanges: tuple[Exchange, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +148,7 @@ class UrlRecord:
     page: FetchedPage | None = None  # the crawl stage's result; dropped once extracted
     document: Document | None = None  # the extract stage's result
     failure: Failure | None = None  # final: the stage and reason it failed
+    warc: WarcRef | None = None  # the page's response record in the WARC archive
 
     @property
     def open(self) -> bool:
@@ -145,12 +175,29 @@ class Batch:
     links: tuple[tuple[str, int], ...] = ()
 
     @classmethod
-    def of(cls, job_id: str, index: int, urls: Iterable[str], depths: Sequence[int] = ()) -> Batch:
-        """A fresh batch of ``urls`` (``depths``: their link depths, else all 0)."""
+    def of(
+        cls,
+        job_id: str,
+        index: int,
+        urls: Iterable[str],
+        depths: Sequence[int] = (),
+        warc: Sequence[WarcRef | None] = (),
+    ) -> Batch:
+        """A fresh batch of ``urls`` (``depths``: their link depths, else all 0;
+        ``warc``: their archived responses, when the batch is read from the archive)."""
         urls = tuple(urls)
         levels = tuple(depths) or (0,) * len(urls)
-        records = tuple(UrlRecord(url, depth) for url, depth in zip(urls, levels, strict=True))
+        refs = tuple(warc) or (None,) * len(urls)
+        records = tuple(
+            UrlRecord(url, depth, warc=ref)
+            for url, depth, ref in zip(urls, levels, refs, strict=True)
+        )
         return cls(job_id, index, records)
+
+    @property
+    def warc_refs(self) -> dict[str, WarcRef]:
+        """URL -> its archived response, for the URLs that have one."""
+        return {r.url: r.warc for r in self.records if r.warc is not None}
 
     @property
     def urls(self) -> tuple[str, ...]:

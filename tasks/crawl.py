@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.serializers import CompressedSerializer, PickleSerializer
 
-from quarrycore.pipeline.steps import Fetch
+from quarrycore.pipeline.steps import Fetch, ReadArchive
 from quarrycore.records import Batch
 
 
@@ -38,4 +39,15 @@ def forget_fetched(batch: Batch, result_dir: Path) -> None:
 )
 async def crawl_batch(batch: Batch, step: Fetch) -> Batch:
     """Fetch every URL of ``batch``; each ends as a page or a failure with its reason."""
+    return await step.run(batch)
+
+
+@task(
+    name="read-archive",
+    task_run_name="read-archive-batch-{batch.index}",
+    cache_policy=NO_CACHE,
+    persist_result=False,  # the archive is the persisted copy already
+)
+async def read_archive_batch(batch: Batch, step: ReadArchive) -> Batch:
+    """Read every URL of ``batch`` back from its WARC record (re-extraction): no request."""
     return await step.run(batch)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from quarrycore.cli.crawl import crawl, demo, serve_sample
+from quarrycore.cli.crawl import crawl, demo, reextract, serve_sample
 from quarrycore.cli.deadletters import app as dead_letters_app
 from quarrycore.cli.server import app as server_app
 from quarrycore.cli.store import export, refilter, status
@@ -21,6 +21,7 @@ app.command()(crawl)
 app.command()(status)
 app.command()(export)
 app.command()(refilter)
+app.command()(reextract)
 app.command()(demo)
 app.command("serve-sample")(serve_sample)
 app.add_typer(dead_letters_app, name="dead-letters")

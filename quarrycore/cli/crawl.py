@@ -130,15 +130,42 @@ def crawl(
     _run(chosen, job, parameters, resume=resume is not None, progress=progress)
 
 
+def reextract(
+    job_id: Annotated[str, typer.Option("--job-id", help="The job to extract again.")],
+    db: DbOption = None,
+    batch_size: Annotated[int | None, typer.Option(help="URLs per task run.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
+) -> None:
+    """Extract a job again from its WARC archive: today's extractor, filters and dedup
+    (QUARRY_QUALITY__*), not one request to a site. Stopped, it resumes when run again."""
+    chosen = settings(database_url=db, batch_size=batch_size)
+    check_reachable(chosen.database_url)
+    parameters: dict[str, Any] = {
+        "job_id": job_id,
+        "database_url": hand_over(chosen.database_url, "QUARRY_DATABASE_PASSWORD"),
+        "batch_size": chosen.batch_size,
+    }
+    _run(chosen, job_id, parameters, resume=False, progress=progress, archive=True)
+
+
 def _run(
-    chosen: QuarrySettings, job: str, parameters: dict[str, Any], *, resume: bool, progress: bool
+    chosen: QuarrySettings,
+    job: str,
+    parameters: dict[str, Any],
+    *,
+    resume: bool,
+    progress: bool,
+    archive: bool = False,
 ) -> None:
     console.print(f"job [bold]{job}[/bold] → {mask_url(chosen.database_url)}")
+    again = f"quarry reextract --job-id {job}" if archive else f"quarry crawl --resume {job}"
     try:
         use_prefect_server(chosen.data_dir)
         # Imported here: Prefect costs ~1.5 s to import, and only crawling needs it.
         from quarrycore.flows.crawl import quarry_crawl
+        from quarrycore.flows.reextract import quarry_reextract
 
+        flow = quarry_reextract if archive else quarry_crawl
         if resume:
             # The flow's own resume checks, before it starts: a clear line, no failed run.
             from quarrycore.flows.hooks import mirror_for
@@ -150,13 +177,13 @@ def _run(
             from quarrycore.cli.progress import StoreProgress
 
             with StoreProgress(chosen.database_url, job):
-                result = quarry_crawl(**parameters)  # runs to its result from sync code
+                result = flow(**parameters)  # runs to its result from sync code
         else:
-            result = quarry_crawl(**parameters)  # runs to its result from sync code
+            result = flow(**parameters)  # runs to its result from sync code
     except KeyboardInterrupt:
-        raise fail(f"interrupted; resume with: quarry crawl --resume {job}", 130) from None
+        raise fail(f"interrupted; resume with: {again}", 130) from None
     except RunStopped as exc:
-        raise fail(f"{exc}; resume with: quarry crawl --resume {job}", 1) from exc
+        raise fail(f"{exc}; resume with: {again}", 1) from exc
     except QuarryError as exc:
         raise fail(str(exc)) from exc
     except sa.exc.DBAPIError as exc:  # the store went away before the run could start
@@ -164,7 +191,7 @@ def _run(
         raise fail(f"the store {mask_url(chosen.database_url)} failed: {reason}", 1) from exc
     print_summary(result.summary_rows(), title=f"job {job}")
     if result.state != "completed":
-        raise fail(f"job {job} {result.state}; resume with: quarry crawl --resume {job}", 1)
+        raise fail(f"job {job} {result.state}; resume with: {again}", 1)
 
 
 def demo(

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from quarrycore.extract.gopher import Drop, Measure, find_duplicates
 from quarrycore.extract.wordsplit import TERMINAL_PUNCTUATION, count_sentences, split_words
-from quarrycore.settings import QualityThresholds
+from quarrycore.quality_settings import QualityThresholds
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
 END_PUNCTUATION = (".", "?", "!", '"', "'")

@@ -32,8 +32,8 @@ from itertools import islice
 from quarrycore.extract.c4fineweb import c4, fineweb_measures
 from quarrycore.extract.gopher import Drop, first_failure, quality_measures, repetition_measures
 from quarrycore.extract.wordsplit import split_words
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document
-from quarrycore.settings import QualityThresholds
 
 
 @dataclass(slots=True)

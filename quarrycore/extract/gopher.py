@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from quarrycore.extract.wordsplit import PUNCTUATION_SET, split_words
-from quarrycore.settings import QualityThresholds
+from quarrycore.quality_settings import QualityThresholds
 
 PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 LINE_SPLIT = re.compile("\n+")

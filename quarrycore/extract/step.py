@@ -8,8 +8,9 @@ from dataclasses import dataclass, replace
 from quarrycore.extract.filters import with_verdict
 from quarrycore.extract.neardup import NearDupConfig, signature
 from quarrycore.extract.page import extract_page
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document, Failure, FetchedPage
-from quarrycore.settings import QualityThresholds, QuarrySettings
+from quarrycore.settings import QuarrySettings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

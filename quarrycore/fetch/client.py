@@ -22,13 +22,12 @@ from quarrycore.exceptions import (
     TooManyRedirects,
     URLFailure,
 )
-from quarrycore.fetch.charset import decode_html
-from quarrycore.fetch.content import SNIFF_BYTES, classify_content_type
+from quarrycore.fetch.content import SNIFF_BYTES, classify_content_type, html_page
 from quarrycore.fetch.decoding import ACCEPT_ENCODING, body_pieces
 from quarrycore.fetch.netguard import AddressPolicy, GuardedBackend, GuardedTransport
 from quarrycore.fetch.politeness import HostGate, HostGates, parse_retry_after
 from quarrycore.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
-from quarrycore.records import Batch, Failure, FetchedPage
+from quarrycore.records import Batch, Exchange, Failure, FetchedPage
 from quarrycore.settings import QuarrySettings
 from quarrycore.urls import host_of, normalize_url
 
@@ -158,6 +157,7 @@ class Fetcher:
         deadline = self._settings.fetch_deadline
         spent = 0.0
         current = url
+        hops: list[Exchange] | None = [] if self._settings.warc else None
         for _hop in range(self._settings.max_redirects + 1):
             gate = self.gate(current)
             if self._robots is not None:
@@ -170,7 +170,7 @@ class Fetcher:
                 started = time.monotonic()
                 try:
                     async with asyncio.timeout(deadline - spent):
-                        location = await self._request(url, current)
+                        location = await self._request(url, current, hops)
                 except TimeoutError:
                     gate.record(ok=False)
                     raise FetchTimeout(f"no complete response within {deadline:g} s") from None
@@ -220,12 +220,17 @@ class Fetcher:
                     break
             return response.status_code, body
 
-    async def _request(self, url: str, current: str) -> FetchedPage | str:
-        """One HTTP exchange: the page, or the next URL of a redirect."""
+    async def _request(
+        self, url: str, current: str, hops: list[Exchange] | None
+    ) -> FetchedPage | str:
+        """One HTTP exchange: the page, or the next URL of a redirect. With ``hops``
+        (archiving), each exchange that makes the page is added to it."""
         try:
             async with self._client.stream("GET", current) as response:
                 status = response.status_code
                 if status in _REDIRECT_CODES and "location" in response.headers:
+                    if hops is not None:
+                        hops.append(_exchange(response, b"", body_read=False))
                     target = urljoin(current, response.headers["location"])
                     return normalize_url(target, drop_params=self._settings.drop_params)
                 if not 200 <= status < 300:
@@ -241,19 +246,19 @@ class Fetcher:
                                 wait,
                             )
                     raise HTTPStatus(f"HTTP {status} from {current}", status_code=status)
-                body = await self._read_limited(response)
-                content_type = classify_content_type(
-                    response.headers.get("content-type"), body[:SNIFF_BYTES]
-                )
-                text, encoding = decode_html(body, response.headers.get("content-type"))
-                return FetchedPage(
+                raw: list[bytes] | None = [] if hops is not None else None
+                body = await self._read_limited(response, raw=raw)
+                exchanges: tuple[Exchange, ...] = ()
+                if hops is not None and raw is not None:
+                    exchanges = (*hops, _exchange(response, b"".join(raw)))
+                return html_page(
                     url=url,
                     final_url=current,
                     status_code=status,
-                    content_type=content_type,
-                    html=text,
-                    encoding=encoding,
+                    content_type=response.headers.get("content-type"),
+                    body=body,
                     fetched_at=datetime.now(UTC),
+                    exchanges=exchanges,
                 )
         except InvalidURL as exc:
             raise InvalidURL(f"redirect to an invalid URL: {exc.message}") from exc
@@ -266,7 +271,9 @@ class Fetcher:
         except httpx.TransportError as exc:
             raise FetchConnectionError(f"{type(exc).__name__} fetching {current}: {exc}") from exc
 
-    async def _read_limited(self, response: httpx.Response, *, html: bool = True) -> bytes:
+    async def _read_limited(
+        self, response: httpx.Response, *, html: bool = True, raw: list[bytes] | None = None
+    ) -> bytes:
         limit = self._settings.max_body_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
@@ -276,7 +283,7 @@ class Fetcher:
         # Decoded a bounded piece at a time: a compression bomb is cut at the limit, not
         # after httpx inflated a whole network read (64 KiB of gzip became 67 MB).
         sniffed = not html
-        async for chunk in body_pieces(response):
+        async for chunk in body_pieces(response, raw=raw):
             size += len(chunk)
             if size > limit:
                 raise TooLarge(f"body exceeds {limit} bytes")
@@ -288,3 +295,23 @@ class Fetcher:
                 classify_content_type(response.headers.get("content-type"), head)
                 sniffed = True
         return b"".join(chunks)
+
+
+def _exchange(response: httpx.Response, body: bytes, *, body_read: bool = True) -> Exchange:
+    """The request and the response as received, for the archive."""
+    request = response.request
+    return Exchange(
+        url=str(request.url),
+        request_headers=tuple(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+        ),
+        http_version=response.http_version,
+        status_code=response.status_code,
+        reason=response.reason_phrase,
+        response_headers=tuple(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+        ),
+        body=body,
+        fetched_at=datetime.now(UTC),
+        body_read=body_read,
+    )

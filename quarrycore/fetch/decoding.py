@@ -91,14 +91,26 @@ def _through(stage: _Inflater, pieces: Iterator[bytes]) -> Iterator[bytes]:
         yield from stage.feed(piece)
 
 
-async def body_pieces(response: httpx.Response) -> AsyncIterator[bytes]:
+async def body_pieces(
+    response: httpx.Response, *, raw: list[bytes] | None = None
+) -> AsyncIterator[bytes]:
     """The body of a streamed response, decoded a bounded piece at a time: the consumer
-    checks its limit between pieces. (A response built in memory, as a test transport
+    checks its limit between pieces. ``raw`` (when given) collects the body as received,
+    still encoded, for the archive. (A response built in memory, as a test transport
     makes them, was decoded by httpx already: its content is given as it is.)"""
     if response.is_stream_consumed:
+        if raw is not None:
+            raw.append(response.content)
         yield response.content
         return
     decoder = BoundedDecoder(response.headers.get("content-encoding"))
     async for chunk in response.aiter_raw():
+        if raw is not None:
+            raw.append(chunk)
         for piece in decoder.feed(chunk):
             yield piece
+
+
+def decode_body(raw: bytes, content_encoding: str | None) -> bytes:
+    """A whole body as received, decoded (an archived one: it was bounded when read)."""
+    return b"".join(BoundedDecoder(content_encoding).feed(raw))

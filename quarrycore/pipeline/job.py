@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from quarrycore.checkpoint import (
     CheckpointMirror,
@@ -27,6 +28,7 @@ from quarrycore.credentials import mask_url
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.jobid import new_job_id, validate_job_id
+from quarrycore.pipeline import reextract
 from quarrycore.pipeline.inputs import hosts_of, input_origins, register, sitemap_pages
 from quarrycore.pipeline.request import JobRequest, ScopeRequest, check_request
 from quarrycore.pipeline.result import CrawlResult
@@ -53,6 +55,7 @@ class OpenJob:
     invalid: int = 0  # of which malformed
     resumed_from: CheckpointStage | None = None
     generated_id: bool = False  # no job id was given: the run may want to show this one
+    source: Literal["web", "archive"] = "web"  # archive: a re-extraction (reextract.py)
     started: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
@@ -159,6 +162,8 @@ async def open_job(
             origins = await asyncio.to_thread(input_origins, request.inputs(), drop_params=drop)
         if request.scope is not None:
             scope = request.scope.scope(hosts_of(origins))
+        elif request.reextract:
+            scope = CrawlScope()  # the links were followed by the crawl already
         else:
             saved = (await asyncio.to_thread(store.job_settings, job_id)).get("crawl_scope")
             scope = CrawlScope.from_json(saved) if saved else CrawlScope()
@@ -166,7 +171,7 @@ async def open_job(
         if request.sitemaps:  # within the scope asked for, else on the inputs' own hosts
             listed = (request.scope or ScopeRequest()).scope(hosts_of(origins))
             found = await sitemap_pages(settings, origins, listed)
-        if request.resuming and checkpoint is None and not known:
+        if (request.resuming or request.reextract) and checkpoint is None and not known:
             raise _nothing_to_resume(job_id, settings)
         new_job = not known and checkpoint is None and not found
         if new_job and not await asyncio.to_thread(request.has_inputs):
@@ -175,6 +180,8 @@ async def open_job(
         await asyncio.to_thread(store.start_job, job_id, job_settings)
         lease = store.lease(job_id, ttl=settings.job_lock_ttl)
         await asyncio.to_thread(lease.acquire)
+        if request.reextract:
+            await asyncio.to_thread(reextract.start, store, job_id, settings, lease)
     except BaseException:
         await asyncio.to_thread(store.close)
         await asyncio.to_thread(dead_letters.close)
@@ -197,6 +204,7 @@ async def open_job(
         before=JobCounts(job_id),
         resumed_from=checkpoint.stage if checkpoint else None,
         generated_id=request.job_id is None and checkpoint is None,
+        source="archive" if request.reextract else "web",
     )
     try:
         inputs = itertools.chain(request.inputs(), found)
@@ -249,4 +257,8 @@ async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult
     )
     await job.checkpointer.save_or_warn(stage, mirror=True)
     await asyncio.to_thread(job.store.set_job_status, job.job_id, stage)
+    if job.source == "archive" and not stop_requested:
+        left = await asyncio.to_thread(job.store.archived_pending_page, job.job_id, 0, 1)
+        if not left:
+            await asyncio.to_thread(job.store.end_reextract, job.job_id)
     return result, stage

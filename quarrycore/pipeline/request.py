@@ -57,6 +57,7 @@ class JobRequest:
     resume_from: str | None = None  # a checkpoint file
     scope: ScopeRequest | None = None  # None: no link following asked (a rerun keeps the job's)
     sitemaps: bool = False
+    reextract: bool = False  # the job's pages read from its WARC archive, not fetched
 
     @property
     def resuming(self) -> bool:

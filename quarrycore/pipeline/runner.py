@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
+from quarrycore.archive import WarcArchive
 from quarrycore.checkpoint import JobCheckpointer
 from quarrycore.exceptions import JobLockLost, RunStopped
 from quarrycore.extract.neardup import NearDupConfig
@@ -22,21 +23,30 @@ from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.loop import OnDone, Pipeline, run_batches
 from quarrycore.pipeline.outage import outlast_outage
 from quarrycore.pipeline.signals import StopSignals
-from quarrycore.pipeline.steps import Commit, Committer, Extract, Fetch
+from quarrycore.pipeline.steps import Commit, Committer, Extract, Fetch, ReadArchive
 from quarrycore.records import Batch
-from quarrycore.store import DocumentStore, JobLock
+from quarrycore.store import JobLock
 
 logger = logging.getLogger("quarrycore.pipeline")
 
 
 class JobStages:
-    """The fetch, extract and commit steps of a job, with the HTTP client and the
-    extraction processes they hold (closed on exit)."""
+    """The fetch (or archive-reading), extract and commit steps of a job, with the HTTP
+    client, WARC files and extraction processes they hold (closed on exit)."""
 
     def __init__(self, job: OpenJob) -> None:
         settings = job.settings
         quality = settings.quality
-        self.fetch = Fetch(Fetcher(settings))
+        self.fetch: Fetch | ReadArchive
+        if job.source == "archive":
+            self.fetch = ReadArchive(settings.warc_dir)
+        else:
+            archive = (
+                WarcArchive(settings.warc_dir, job.job_id, max_bytes=settings.warc_max_bytes)
+                if settings.warc
+                else None
+            )
+            self.fetch = Fetch(Fetcher(settings), archive)
         self.extract = Extract(
             ExtractorPool(
                 workers=settings.extract_workers,
@@ -72,8 +82,13 @@ class JobStages:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.fetch.fetcher.aclose()
-        self.extract.pool.close()
+        try:
+            if isinstance(self.fetch, Fetch):
+                await self.fetch.fetcher.aclose()
+                if self.fetch.archive is not None:
+                    await asyncio.to_thread(self.fetch.archive.close)
+        finally:
+            self.extract.pool.close()
 
 
 async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopSignals:
@@ -111,7 +126,7 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
         # its last page of pending URLs: go round again until none is left.
         while True:
             await run_batches(
-                _batches(job.store, job.job_id, settings.batch_size, settings.store_outage_wait),
+                _batches(job, settings.batch_size, settings.store_outage_wait),
                 pipeline,
                 on_done=on_done,
                 should_stop=lambda: signals.stop_requested,
@@ -194,17 +209,32 @@ async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grac
         await task
 
 
-async def _batches(
-    store: DocumentStore, job_id: str, batch_size: int, outage_wait: float
-) -> AsyncIterator[Batch]:
-    """The job's pending URLs a batch at a time, in registration order; reading waits out
-    a store outage like a commit does."""
+async def _batches(job: OpenJob, batch_size: int, outage_wait: float) -> AsyncIterator[Batch]:
+    """The job's pending URLs a batch at a time, in registration order (re-extracting:
+    those with an archived response, with it); reading waits out a store outage like a
+    commit does."""
+    store, job_id = job.store, job.job_id
     index, after = 0, 0
     while True:
-        read = functools.partial(asyncio.to_thread, store.pending_page, job_id, after, batch_size)
-        page = await outlast_outage(read, limit=outage_wait, what="reading pending URLs")
-        if not page:
-            return
-        after = page[-1][1]
-        yield Batch.of(job_id, index, [url for url, _, _ in page], [d for _, _, d in page])
+        if job.source == "archive":
+            read_archived = functools.partial(
+                asyncio.to_thread, store.archived_pending_page, job_id, after, batch_size
+            )
+            archived = await outlast_outage(
+                read_archived, limit=outage_wait, what="reading pending URLs"
+            )
+            if not archived:
+                return
+            after = archived[-1][1]
+            urls, depths, refs = zip(*[(u, d, ref) for u, _, d, ref in archived], strict=True)
+            yield Batch.of(job_id, index, urls, depths, refs)
+        else:
+            read = functools.partial(
+                asyncio.to_thread, store.pending_page, job_id, after, batch_size
+            )
+            page = await outlast_outage(read, limit=outage_wait, what="reading pending URLs")
+            if not page:
+                return
+            after = page[-1][1]
+            yield Batch.of(job_id, index, [url for url, _, _ in page], [d for _, _, d in page])
         index += 1

@@ -13,7 +13,9 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 
+from quarrycore.archive import WarcArchive, read_outcomes
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import RunStopped, Stage, StageFailed
 from quarrycore.extract.neardup import NearDupConfig
@@ -101,15 +103,33 @@ class Sink(ABC):
 
 
 class Fetch(Step):
-    """Fetch every open URL."""
+    """Fetch every open URL; with an archive, the batch's exchanges are in its WARC
+    files, durably, before the batch goes on (its commit then points at them)."""
 
     stage: Stage = "crawl"
 
-    def __init__(self, fetcher: Fetcher) -> None:
+    def __init__(self, fetcher: Fetcher, archive: WarcArchive | None = None) -> None:
         self.fetcher = fetcher
+        self.archive = archive
 
     async def run(self, batch: Batch) -> Batch:
-        return await self.fetcher.fetch_batch(batch)
+        fetched = await self.fetcher.fetch_batch(batch)
+        if self.archive is None:
+            return fetched
+        return await asyncio.to_thread(self.archive.write_batch, fetched)
+
+
+class ReadArchive(Step):
+    """The source of a re-extraction: each open URL's page read back from its WARC
+    record (``root``: the archive's root directory); not a request is made."""
+
+    stage: Stage = "crawl"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def run(self, batch: Batch) -> Batch:
+        return batch.advance(await asyncio.to_thread(read_outcomes, self.root, batch))
 
 
 class Extract(Step):
@@ -158,6 +178,7 @@ class Committer:
             batch.job_id,
             documents,
             failures,
+            warc=batch.warc_refs,
             links=batch.links,
             max_urls=self.max_urls,
             near_dup=self.near_dup,

@@ -9,15 +9,15 @@ is in the module that owns it (see schema.py).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from quarrycore.db import make_engine
 from quarrycore.extract.neardup import NearDupConfig
-from quarrycore.records import Document, Failure
-from quarrycore.store import documents, frontier, identity, jobs
+from quarrycore.records import Document, Failure, WarcRef
+from quarrycore.store import documents, frontier, identity, jobs, reextract
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
 from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, STORED, create_tables
@@ -144,6 +144,7 @@ class DocumentStore:
         docs: Sequence[Document],
         failures: Sequence[Failure],
         *,
+        warc: Mapping[str, WarcRef] | None = None,
         links: Sequence[tuple[str, int]] = (),
         max_urls: int | None = None,
         near_dup: NearDupConfig | None = None,
@@ -158,7 +159,8 @@ class DocumentStore:
         the job). With ``lease``, the transaction first proves this run still holds the
         job (:class:`JobLockLost` otherwise: nothing is written). A document a quality
         filter rejected is stored with its verdict and its URL marked ``filtered``; it
-        takes no part in deduplication. Returns what each URL became."""
+        takes no part in deduplication. ``warc`` (URL -> its archived response) is
+        recorded on each URL's row. Returns what each URL became."""
         filtered = [d for d in docs if not d.kept]
         with self.engine.begin() as conn:
             if lease is not None:
@@ -172,6 +174,8 @@ class DocumentStore:
                 Mark(r.document.url, DUPLICATE, "filter", r.kind.__name__, r.of) for r in repeats
             ]
             marks += [Mark(f.url, FAILED, f.stage, f.error_type) for f in failures]
+            if warc:
+                marks = [replace(m, warc=warc.get(m.url)) for m in marks]
             documents.insert(conn, job_id, [*kept, *filtered], datetime.now(UTC))
             frontier.mark(conn, job_id, marks)
             if links:
@@ -217,13 +221,41 @@ class DocumentStore:
             marks += [
                 Mark(r.document.url, DUPLICATE, "filter", r.kind.__name__, r.of) for r in repeats
             ]
-            frontier.mark(conn, job_id, marks)
+            frontier.mark(conn, job_id, marks, fetched=False)
         return Moves(
             to_filtered=sum(1 for b, a in changed if b.kept),
             refiltered=sum(1 for b, a in changed if not b.kept and not a.kept),
             to_stored=len(kept),
             to_duplicate=len(repeats),
         )
+
+    # -- re-extraction from the archive (reextract.py) ---------------------------------
+    def archived_files(self, job_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            return reextract.archived_files(conn, job_id)
+
+    def reopen_archived(self, job_id: str, *, lease: JobLock | None = None) -> int:
+        """Start re-extracting the job (or continue one under way): its extracted,
+        archived URLs pending again, their documents dropped, atomically."""
+        with self.engine.begin() as conn:
+            if lease is not None:
+                lease.fence(conn)
+            return reextract.reopen(conn, job_id)
+
+    def end_reextract(self, job_id: str) -> None:
+        with self.engine.begin() as conn:
+            reextract.finish(conn, job_id)
+
+    def archived_pending_page(
+        self, job_id: str, after_seq: int, limit: int
+    ) -> list[tuple[str, int, int, WarcRef]]:
+        with self.engine.connect() as conn:
+            return reextract.pending_page(conn, job_id, after_seq, limit)
+
+    def warc_records(self, job_id: str) -> dict[str, tuple[str, WarcRef | None]]:
+        """URL -> (state, its archived response record or None)."""
+        with self.engine.connect() as conn:
+            return reextract.records(conn, job_id)
 
     # -- reading ----------------------------------------------------------------------
     def counts(self, job_id: str) -> JobCounts:

@@ -1,5 +1,5 @@
 """The ``job_urls`` table: every URL of every job, and whether it is done. Every
-statement on ``job_urls`` is in this module.
+statement on ``job_urls`` is in this module, but re-extraction's (``reextract.py``).
 
 A URL is ``pending`` until the transaction that stores its document (or its failure)
 gives it its verdict: ``stored``, ``filtered``, ``duplicate`` or ``failed``; that per-job
@@ -13,11 +13,12 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from quarrycore.db import upsert
-from quarrycore.records import Failure
+from quarrycore.records import Failure, WarcRef
 from quarrycore.store import jobs
 from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, PENDING, STORED, job_urls
 from quarrycore.urls import url_key
@@ -58,6 +59,7 @@ class Mark:
     stage: str | None = None
     error_type: str | None = None
     duplicate_of: str | None = None  # the URL whose stored document this one repeats
+    warc: WarcRef | None = None  # the archived response the verdict was made from
 
 
 def count(conn: sa.Connection, job_id: str) -> int:
@@ -151,38 +153,51 @@ def enqueue_links(
     _insert_new(conn, job_id, [(url, depth, None) for url, depth in links], max_urls)
 
 
-def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark]) -> None:
-    """Mark URLs done (stored, or failed with stage and error type)."""
+def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark], *, fetched: bool = True) -> None:
+    """Mark URLs done (stored, or failed with stage and error type). ``fetched``: the
+    verdicts come from a fetch (or an archived one), whose record each row then names
+    (none: NULL); a new verdict for a stored text (refilter) keeps the row's record."""
     if not marks:
         return
+    values: dict[str, Any] = {
+        "state": sa.bindparam("b_state"),
+        "stage": sa.bindparam("b_stage"),
+        "error_type": sa.bindparam("b_error"),
+        "duplicate_of": sa.bindparam("b_dup"),
+        "updated_at": datetime.now(UTC),
+    }
+    if fetched:
+        values.update(
+            warc_file=sa.bindparam("b_wfile"),
+            warc_offset=sa.bindparam("b_woff"),
+            warc_length=sa.bindparam("b_wlen"),
+        )
     statement = (
         job_urls.update()
         .where(
             job_urls.c.job_id == sa.bindparam("b_job"),
             job_urls.c.url_key == sa.bindparam("b_key"),
         )
-        .values(
-            state=sa.bindparam("b_state"),
-            stage=sa.bindparam("b_stage"),
-            error_type=sa.bindparam("b_error"),
-            duplicate_of=sa.bindparam("b_dup"),
-            updated_at=datetime.now(UTC),
-        )
+        .values(**values)
     )
-    conn.execute(
-        statement,
-        [
-            {
-                "b_job": job_id,
-                "b_key": url_key(m.url),
-                "b_state": m.state,
-                "b_stage": m.stage,
-                "b_error": m.error_type and m.error_type[:_ERROR_TYPE_LENGTH],
-                "b_dup": m.duplicate_of,
-            }
-            for m in marks
-        ],
-    )
+    rows: list[dict[str, Any]] = [
+        {
+            "b_job": job_id,
+            "b_key": url_key(m.url),
+            "b_state": m.state,
+            "b_stage": m.stage,
+            "b_error": m.error_type and m.error_type[:_ERROR_TYPE_LENGTH],
+            "b_dup": m.duplicate_of,
+        }
+        for m in marks
+    ]
+    if fetched:
+        for row, m in zip(rows, marks, strict=True):
+            ref = m.warc
+            row["b_wfile"] = ref.file if ref else None
+            row["b_woff"] = ref.offset if ref else None
+            row["b_wlen"] = ref.length if ref else None
+    conn.execute(statement, rows)
 
 
 def requeue(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> int:

@@ -54,6 +54,9 @@ jobs = sa.Table(
     # insert into job_urls, so a commit never counts the whole job (NULL: not yet known).
     sa.Column("url_count", sa.BigInteger),
     sa.Column("last_seq", sa.BigInteger),
+    # Set while a re-extraction of the job is under way (reextract.py): a new run of it
+    # continues instead of starting over.
+    sa.Column("reextract_started", sa.DateTime(timezone=True)),
 )
 
 job_urls = sa.Table(
@@ -71,6 +74,11 @@ job_urls = sa.Table(
     # Duplicate or NearDuplicate). For a filtered URL, error_type names the filter.
     sa.Column("duplicate_of", sa.Text),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # The WARC response record of the fetch that gave the URL its verdict (file relative
+    # to the archive's root, offset and length of the record): what re-extraction reads.
+    sa.Column("warc_file", sa.String(255)),
+    sa.Column("warc_offset", sa.BigInteger),
+    sa.Column("warc_length", sa.BigInteger),
     sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
 )
 

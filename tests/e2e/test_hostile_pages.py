@@ -31,8 +31,9 @@ from quarrycore.fetch.charset import decode_html
 from quarrycore.fetch.client import Fetcher
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.pipeline.steps import Extract
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Batch, Document, Failure, FetchedPage
-from quarrycore.settings import QualityThresholds, QuarrySettings
+from quarrycore.settings import QuarrySettings
 from tests.support.siteserver import Response, SiteServer
 
 LIMIT = 5.0  # extract_timeout here; a normal page takes ~15 ms

@@ -23,8 +23,8 @@ from quarrycore.extract.gopher import (
     repetition_measures,
 )
 from quarrycore.extract.wordsplit import split_words
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document
-from quarrycore.settings import QualityThresholds
 from quarrycore.text import count_words
 
 PARAGRAPHS = [

@@ -38,8 +38,9 @@ import pytest
 from quarrycore.extract import c4fineweb, gopher, wordsplit
 from quarrycore.extract.filters import Judged, verdict, word_count
 from quarrycore.extract.page import extract_page
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document, FetchedPage
-from quarrycore.settings import TRACKING_PARAMS, QualityThresholds
+from quarrycore.settings import TRACKING_PARAMS
 from tests.conftest import load_benchmark, require_benchmark
 from tests.support.docsite import docsite_pages
 

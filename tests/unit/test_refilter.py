@@ -14,8 +14,9 @@ import pytest
 
 from quarrycore.exceptions import JobLocked
 from quarrycore.pipeline.refilter import refilter_job
+from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document
-from quarrycore.settings import QualityThresholds, QuarrySettings
+from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 
 APPLES = "Good words about apples and orchards in autumn."

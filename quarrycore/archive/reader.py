@@ -1,0 +1,65 @@
+"""Reading archived responses back: the source of re-extraction, no request made.
+
+A URL's row names its response record (file, offset, length); the record is read on its
+own (one gzip member) and turned into the same :class:`FetchedPage` a live fetch makes,
+through the same decoding (Content-Encoding, charset), so extraction sees the same HTML.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warcio.archiveiterator import ArchiveIterator
+from warcio.exceptions import ArchiveLoadFailed
+
+from quarrycore.exceptions import ArchiveUnreadable, URLFailure
+from quarrycore.fetch.content import html_page
+from quarrycore.fetch.decoding import decode_body
+from quarrycore.records import Batch, Failure, FetchedPage, Outcome, UrlRecord, WarcRef
+
+
+def read_page(root: Path, url: str, ref: WarcRef) -> FetchedPage:
+    """The page archived for ``url`` at ``ref`` (relative to ``root``). Raises
+    :class:`ArchiveUnreadable` when the record cannot be read, and the fetch's own
+    errors (``NotHTML``, ...) for what the crawl would have refused."""
+    try:
+        with open(root / ref.file, "rb") as archive:
+            archive.seek(ref.offset)
+            data = archive.read(ref.length)
+        record = next(iter(ArchiveIterator(io.BytesIO(data))), None)
+        if record is None or record.rec_type != "response" or record.http_headers is None:
+            raise ArchiveUnreadable(f"no response record at {ref.file}:{ref.offset}")
+        raw = record.raw_stream.read()
+    except (OSError, ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
+        raise ArchiveUnreadable(
+            f"cannot read {ref.file}:{ref.offset}: {type(exc).__name__}: {exc}"
+        ) from exc
+    headers = record.http_headers
+    date = record.rec_headers.get_header("WARC-Date")
+    fetched_at = datetime.fromisoformat(date) if date else datetime.now(UTC)
+    return html_page(
+        url=url,
+        final_url=record.rec_headers.get_header("WARC-Target-URI") or url,
+        status_code=int(headers.get_statuscode() or 0),
+        content_type=headers.get_header("Content-Type"),
+        body=decode_body(raw, headers.get_header("Content-Encoding")),
+        fetched_at=fetched_at,
+    )
+
+
+def read_outcomes(root: Path, batch: Batch) -> list[Outcome]:
+    """The page of every open URL of the batch read back from its record, or its failure
+    (blocking)."""
+    return [_outcome(root, record) for record in batch.records if record.open]
+
+
+def _outcome(root: Path, record: UrlRecord) -> Outcome:
+    if record.warc is None:
+        return Failure.from_error(record.url, ArchiveUnreadable("no archived response"))
+    try:
+        return read_page(root, record.url, record.warc)
+    except URLFailure as exc:
+        return Failure.from_error(record.url, exc)
