@@ -220,3 +220,32 @@ def test_refilter_deployment_judges_a_crawled_job_again(
     counts = DocumentStore(params["database_url"]).counts("to-refilter")
     assert (counts.stored, counts.filtered) == (0, 12)
     assert counts.filtered_by == {"word_count": 12}
+
+
+def test_reextract_deployment_extracts_a_crawled_job_from_its_archive(
+    stack: PrefectStack, tmp_path: Path
+) -> None:
+    site = numbered_site(12)
+    with site:
+        params = _params(tmp_path, urls=site.urls, job_id="to-reextract", batch_size=6)
+        _, crawled = stack.run_deployment("quarry-crawl/quarry-crawl", params, watch=True)
+        assert crawled.returncode == 0, crawled.stdout[-3000:] + crawled.stderr[-2000:]
+        fetched = sum(site.counts().values())
+        texts = {
+            d["url"]: d["text"] for d in DocumentStore(params["database_url"]).iter_documents()
+        }
+        # Today's settings: stricter filters; the pages come from the WARC files.
+        strict = {**params["options"], "quality": {"enabled": True, "min_words": 1000}}
+        run_id, result = stack.run_deployment(
+            "quarry-reextract/quarry-reextract",
+            {"job_id": "to-reextract", "database_url": params["database_url"], "options": strict},
+            watch=True,
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert stack.flow_run(run_id)["state_type"] == "COMPLETED"
+        assert sum(site.counts().values()) == fetched  # not one request more
+    store = DocumentStore(params["database_url"])
+    counts = store.counts("to-reextract")
+    assert (counts.stored, counts.filtered, counts.pending) == (0, 12, 0)
+    again = {d["url"]: d["text"] for d in store.iter_documents(which="filtered")}
+    assert again == texts  # the same texts, judged by today's filters
