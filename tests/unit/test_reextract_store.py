@@ -92,9 +92,9 @@ def test_reopening_drops_the_band_keys(store_url: str) -> None:
     store.commit_batch("j", [signed], [], warc={"http://x/a": _ref(0)}, near_dup=near)
     with store.engine.connect() as conn:
         bands = sa.select(sa.func.count()).select_from(minhash_bands)
-        assert conn.execute(bands).scalar() > 0
+        assert conn.execute(bands).scalar_one() > 0
         store.reopen_archived("j")
-        assert conn.execute(bands).scalar() == 0
+        assert conn.execute(bands).scalar_one() == 0
     store.close()
 
 
