@@ -79,12 +79,16 @@ async def run_batches_of(job: OpenJob) -> StopSignals:
                 progress_id, progress=100.0 * checkpoint.processed_count / max(1, total)
             )
         logger.info(
-            "batch %d: %d stored, %d filtered, %d duplicate, %d failed; %d URLs done in this run%s",
+            "batch %d: %d stored, %d filtered, %d duplicate, %d failed%s; "
+            "%d URLs done in this run%s",
             report.batch_index,
             report.stored,
             report.filtered,
             report.duplicate,
             report.failed,
+            f", {report.unchanged} unchanged, {report.gone} gone"
+            if report.unchanged or report.gone
+            else "",
             done_this_run,
             where,
         )

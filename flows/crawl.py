@@ -21,7 +21,7 @@ from quarrycore.exceptions import RunStopped
 from quarrycore.flows._compat import sync_compatible_flow
 from quarrycore.flows.batchloop import artifact_key, run_batches_of
 from quarrycore.flows.hooks import mark_saved_on_stop, mirror_for, on_cancellation, on_crashed
-from quarrycore.flows.parameters import settings_for_run
+from quarrycore.flows.parameters import resolve_job_id, settings_for_run
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.request import JobRequest, ScopeRequest
 from quarrycore.pipeline.result import CrawlResult
@@ -30,7 +30,7 @@ from quarrycore.tasks.job import finish_job_task, open_job_task
 
 
 def _run_name() -> str:
-    job_id = flow_run.parameters.get("job_id")
+    job_id = resolve_job_id(flow_run.parameters.get("job_id"), flow_run.scheduled_start_time)
     return str(job_id) if job_id else "quarry-crawl"
 
 
@@ -61,6 +61,8 @@ async def quarry_crawl(
     sitemaps: bool = False,
     options: dict[str, Any] | None = None,
     database_block: str | None = None,
+    recrawl_after: str | None = None,
+    recrawl_changed_only: bool | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
 
@@ -75,6 +77,11 @@ async def quarry_crawl(
     prefect-sqlalchemy ``SqlAlchemyConnector`` block holding the store's URL (its password
     a secret on the server); it wins over ``database_url``. ``options`` sets any other
     :class:`~quarrycore.settings.QuarrySettings` field.
+
+    Revisits: with ``recrawl_after`` (``"1d"``, ``"12h"``, ...), the job's URLs last
+    checked longer ago are fetched again, conditionally (a 304 or the same text is
+    unchanged; a changed page gets a new version; a 404/410 is gone). ``job_id`` may be a
+    template of the run's scheduled start time, e.g. ``news-{scheduled:%Y-%m-%d}``.
     """
     settings = await settings_for_run(
         {
@@ -84,8 +91,11 @@ async def quarry_crawl(
             "batch_size": batch_size,
             "concurrency": concurrency,
             "checkpoint_interval": checkpoint_interval,
+            "recrawl_after": recrawl_after,
+            "recrawl_changed_only": recrawl_changed_only,
         }
     )
+    job_id = resolve_job_id(job_id, flow_run.scheduled_start_time)
     follows = max_depth is not None or max_pages is not None or bool(seeds)
     scope = ScopeRequest(
         max_depth=max_depth or 0,

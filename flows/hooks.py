@@ -16,7 +16,7 @@ from prefect.client.schemas.objects import State as PrefectState
 
 from quarrycore.blocks.checkpoint import BlockMirror
 from quarrycore.checkpoint import CheckpointMirror, CheckpointStage, JobCheckpointer
-from quarrycore.flows.parameters import settings_for_run
+from quarrycore.flows.parameters import resolve_job_id, settings_for_run
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 
@@ -42,7 +42,7 @@ async def _save_from_hook(flow_run: FlowRun, stage: CheckpointStage) -> None:
     if str(flow_run.id) in _graceful_stop_saved:
         return  # the flow saved an "interrupted" checkpoint itself after its last commit
     params = flow_run.parameters or {}
-    job_id = params.get("job_id") or flow_run.name
+    job_id = resolve_job_id(params.get("job_id"), flow_run.expected_start_time) or flow_run.name
     settings = await settings_for_run(params)
     store = await asyncio.to_thread(DocumentStore, settings.database_url)
     try:

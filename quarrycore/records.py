@@ -87,6 +87,30 @@ class WarcRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Validators:
+    """A response's ``ETag`` and ``Last-Modified``: sent back on a revisit as
+    ``If-None-Match`` / ``If-Modified-Since``, so an unchanged page costs no body."""
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+
+NO_VALIDATORS = Validators()
+
+
+@dataclass(frozen=True, slots=True)
+class NotModified:
+    """A revisited URL the server says is unchanged (HTTP 304): nothing to extract."""
+
+    url: str
+    checked_at: datetime
+    validators: Validators = NO_VALIDATORS
+
+
+@dataclass(frozen=True, slots=True)
 class FetchedPage:
     """An HTML page as fetched: decoded text and what the server said."""
 
@@ -101,6 +125,7 @@ class FetchedPage:
     # The HTTP exchanges that made the page (redirects, then the page), while they wait
     # for the archive; the archive step drops them once written.
     exchanges: tuple[Exchange, ...] = ()
+    validators: Validators = NO_VALIDATORS
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +161,7 @@ class Document:
         return self.filter is None
 
 
-Outcome = FetchedPage | Document | Failure
+Outcome = FetchedPage | Document | Failure | NotModified
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +174,10 @@ class UrlRecord:
     document: Document | None = None  # the extract stage's result
     failure: Failure | None = None  # final: the stage and reason it failed
     warc: WarcRef | None = None  # the page's response record in the WARC archive
+    # The validators the store has for the URL (sent as conditional headers), then those
+    # of the response to this visit.
+    validators: Validators = NO_VALIDATORS
+    not_modified: NotModified | None = None  # a revisit answered 304
 
     @property
     def open(self) -> bool:
@@ -161,7 +190,11 @@ class UrlRecord:
             return replace(self, page=None, document=None, failure=outcome)
         if isinstance(outcome, Document):
             return replace(self, page=None, document=outcome)
-        return replace(self, page=outcome)
+        if isinstance(outcome, NotModified):
+            return replace(
+                self, not_modified=outcome, validators=outcome.validators or self.validators
+            )
+        return replace(self, page=outcome, validators=outcome.validators)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,17 +215,33 @@ class Batch:
         urls: Iterable[str],
         depths: Sequence[int] = (),
         warc: Sequence[WarcRef | None] = (),
+        validators: Sequence[Validators] = (),
     ) -> Batch:
         """A fresh batch of ``urls`` (``depths``: their link depths, else all 0;
-        ``warc``: their archived responses, when the batch is read from the archive)."""
+        ``warc``: their archived responses, when the batch is read from the archive;
+        ``validators``: what the store has of their last responses, for a revisit)."""
         urls = tuple(urls)
         levels = tuple(depths) or (0,) * len(urls)
         refs = tuple(warc) or (None,) * len(urls)
+        known = tuple(validators) or (NO_VALIDATORS,) * len(urls)
         records = tuple(
-            UrlRecord(url, depth, warc=ref)
-            for url, depth, ref in zip(urls, levels, refs, strict=True)
+            UrlRecord(url, depth, warc=ref, validators=v)
+            for url, depth, ref, v in zip(urls, levels, refs, known, strict=True)
         )
         return cls(job_id, index, records)
+
+    @property
+    def not_modified(self) -> list[NotModified]:
+        return [r.not_modified for r in self.records if r.not_modified is not None and r.open]
+
+    @property
+    def validators(self) -> dict[str, Validators]:
+        """URL -> the validators of this visit's response (fetched or 304)."""
+        return {
+            r.url: r.validators
+            for r in self.records
+            if r.page is not None or r.document is not None or r.not_modified is not None
+        }
 
     @property
     def warc_refs(self) -> dict[str, WarcRef]:
@@ -254,7 +303,11 @@ class BatchReport:
     failed: int
     filtered: int = 0
     duplicate: int = 0
+    unchanged: int = 0  # revisits that found the page as the job has it
+    gone: int = 0  # revisits that found the page removed
 
     @property
     def done(self) -> int:
-        return self.stored + self.filtered + self.duplicate + self.failed
+        return (
+            self.stored + self.filtered + self.duplicate + self.failed + self.unchanged + self.gone
+        )

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from quarrycore.credentials import mask_url, with_password
@@ -76,6 +76,19 @@ class QuarrySettings(BaseSettings):
     )
     data_dir: Path = Field(
         Path(".quarry"), description="Directory for Prefect task results and local state."
+    )
+    recrawl_after: float | None = Field(
+        None,
+        gt=0,
+        description="Revisit policy: URLs done (stored, filtered, duplicate, failed, gone) "
+        "longer ago than this are fetched again by the next run of the job; a duration "
+        "('1d', '12h', '30m', '45s') or seconds. None: never (a rerun fetches nothing done).",
+    )
+    recrawl_changed_only: bool = Field(
+        True,
+        description="Revisits ask conditionally (If-None-Match / If-Modified-Since) and a "
+        "page with the same text is unchanged, no new version; false: every revisit "
+        "downloads the page and stores a version.",
     )
     warc: bool = Field(
         True,
@@ -219,6 +232,11 @@ class QuarrySettings(BaseSettings):
         True, description="Persist Prefect task results under data_dir/results."
     )
 
+    @field_validator("recrawl_after", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
     @model_validator(mode="before")
     @classmethod
     def _restore_passwords(cls, data: Any) -> Any:
@@ -272,3 +290,21 @@ def settings_from_parameters(
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration written ``90s``, ``30m``, ``12h``, ``1d``, ``2w`` (or a plain
+    number of seconds). Raises ``ValueError`` for anything else."""
+    value = text.strip().lower()
+    unit = _UNITS.get(value[-1:]) if value else None
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"not a duration: {text!r} (e.g. 1d, 12h, 30m, 45s)") from None
+    if seconds <= 0:
+        raise ValueError(f"not a positive duration: {text!r}")
+    return seconds

@@ -28,7 +28,7 @@ from quarrycore.credentials import mask_url
 from quarrycore.exceptions import QuarryError, RunStopped
 from quarrycore.jobid import new_job_id
 from quarrycore.pipeline.request import JobRequest, check_request
-from quarrycore.settings import QuarrySettings
+from quarrycore.settings import QuarrySettings, parse_duration
 
 
 def crawl(
@@ -73,6 +73,13 @@ def crawl(
         bool,
         typer.Option("--markdown", help="Also store each document as Markdown (headings, lists)."),
     ] = False,
+    recrawl_after: Annotated[
+        str | None,
+        typer.Option(
+            "--recrawl-after",
+            help="Fetch again the job's URLs checked longer ago than this (1d, 12h, 30m).",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
 ) -> None:
     """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
@@ -117,6 +124,12 @@ def crawl(
         "sitemaps": sitemaps,
         "options": options or None,
     }
+    if recrawl_after is not None:
+        try:
+            parse_duration(recrawl_after)
+        except ValueError as exc:
+            raise fail(f"--recrawl-after: {exc}") from exc
+        parameters["recrawl_after"] = recrawl_after
     if seed or max_depth is not None or max_pages is not None:
         parameters.update(
             seeds=list(request.seeds),

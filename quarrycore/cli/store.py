@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, get_args
 
@@ -14,6 +15,8 @@ from quarrycore.cli.output import DbOption, JobOption, console, fail, settings, 
 from quarrycore.credentials import mask_url
 from quarrycore.store.documents import Which
 from quarrycore.store.export import ExportFormat
+
+VISITS = ("new", "changed", "unchanged", "gone", "failed")
 
 
 def status(
@@ -45,7 +48,9 @@ def status(
         "filtered",
         "duplicate",
         "failed",
+        "gone",
         "pending",
+        "last round: new/changed/unchanged/gone/failed",
         "filtered by",
         "failures by stage/type",
     )
@@ -59,7 +64,9 @@ def status(
             str(counts.filtered),
             str(counts.duplicate),
             str(counts.failed),
+            str(counts.gone),
             str(counts.pending),
+            f"{counts.visit_run}: " + "/".join(str(counts.visits.get(name, 0)) for name in VISITS),
             filters or "-",
             failures or "-",
         )
@@ -78,6 +85,16 @@ def export(
     only_filtered: Annotated[
         bool, typer.Option("--only-filtered", help="Only rejected documents (an audit).")
     ] = False,
+    versions: Annotated[
+        str, typer.Option("--versions", help="latest (each page's) or all (its history).")
+    ] = "latest",
+    changed_since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--changed-since",
+            help="Only versions stored and pages gone since then (an incremental export).",
+        ),
+    ] = None,
 ) -> None:
     """Write stored documents as JSONL or Parquet (text, id, url, date, language, ...):
     the kept ones, unless told otherwise; every row carries its verdict (quality_ok,
@@ -88,13 +105,29 @@ def export(
     formats: tuple[ExportFormat, ...] = get_args(ExportFormat)
     if fmt not in formats:
         raise fail(f"unknown format {fmt!r}: use {' or '.join(formats)}")
+    if versions not in ("latest", "all"):
+        raise fail(f"unknown --versions {versions!r}: use latest or all")
+    # A date without a zone is UTC, as every time the store keeps.
+    since = (
+        changed_since.replace(tzinfo=UTC)
+        if changed_since and not changed_since.tzinfo
+        else changed_since
+    )
     chosen = settings(database_url=db)
     with store_errors(chosen.database_url):
         store = DocumentStore(chosen.database_url)
         if job_id and not store.job_exists(job_id):
             raise fail(f"no job {job_id!r} in {mask_url(chosen.database_url)}")
         which: Which = "filtered" if only_filtered else "all" if include_filtered else "kept"
-        count = export_documents(store, out, fmt=fmt, job_id=job_id, which=which)
+        count = export_documents(
+            store,
+            out,
+            fmt=fmt,
+            job_id=job_id,
+            which=which,
+            versions="all" if versions == "all" else "latest",
+            changed_since=since,
+        )
     console.print(f"wrote {count} documents to {out}")
 
 

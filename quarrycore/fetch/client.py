@@ -27,7 +27,15 @@ from quarrycore.fetch.decoding import ACCEPT_ENCODING, body_pieces
 from quarrycore.fetch.netguard import AddressPolicy, GuardedBackend, GuardedTransport
 from quarrycore.fetch.politeness import HostGate, HostGates, parse_retry_after
 from quarrycore.fetch.robots import ROBOTS_MAX_BYTES, RobotsCache
-from quarrycore.records import Batch, Exchange, Failure, FetchedPage
+from quarrycore.records import (
+    NO_VALIDATORS,
+    Batch,
+    Exchange,
+    Failure,
+    FetchedPage,
+    NotModified,
+    Validators,
+)
 from quarrycore.settings import QuarrySettings
 from quarrycore.urls import host_of, normalize_url
 
@@ -113,22 +121,29 @@ class Fetcher:
 
     async def fetch_batch(self, batch: Batch) -> Batch:
         """The batch with each open URL fetched: a page, or a failure with its reason."""
-        urls = [record.url for record in batch.records if record.open]
-        return batch.advance(await asyncio.gather(*(self.fetch(url) for url in urls)))
+        records = [record for record in batch.records if record.open]
+        return batch.advance(
+            await asyncio.gather(*(self.fetch(r.url, r.validators) for r in records))
+        )
 
-    async def fetch(self, url: str) -> FetchedPage | Failure:
+    async def fetch(
+        self, url: str, validators: Validators = NO_VALIDATORS
+    ) -> FetchedPage | NotModified | Failure:
         """Fetch one URL, retrying transient failures with backoff; never raises for
-        a failure of the URL itself."""
+        a failure of the URL itself. With ``validators`` (a revisit), the request is
+        conditional and an unchanged page is :class:`NotModified`."""
         settings = self._settings
         attempt = 0
         while True:
             attempt += 1
             try:
-                page = await self._fetch_once(url)
+                page = await self._fetch_once(url, validators)
             except URLFailure as exc:
                 error = exc
             else:
-                return page if attempt == 1 else replace(page, attempts=attempt)
+                if attempt == 1 or isinstance(page, NotModified):
+                    return page
+                return replace(page, attempts=attempt)
             if not error.retryable or attempt > settings.fetch_retries:
                 return Failure.from_error(url, error, attempts=attempt)
             # Sleep outside the concurrency slots so a waiting retry blocks nobody.
@@ -149,7 +164,7 @@ class Fetcher:
             breaker_cooldown=self._settings.breaker_cooldown,
         )
 
-    async def _fetch_once(self, url: str) -> FetchedPage:
+    async def _fetch_once(self, url: str, validators: Validators) -> FetchedPage | NotModified:
         """One try of ``url``, redirects followed. ``fetch_deadline`` bounds the time in
         requests (connect to last byte, every hop), not the time queued for the host's
         turn: a Crawl-delay, a Retry-After pause or a slow robots.txt make URLs wait,
@@ -170,7 +185,9 @@ class Fetcher:
                 started = time.monotonic()
                 try:
                     async with asyncio.timeout(deadline - spent):
-                        location = await self._request(url, current, hops)
+                        location = await self._request(
+                            url, current, hops, validators if current == url else NO_VALIDATORS
+                        )
                 except TimeoutError:
                     gate.record(ok=False)
                     raise FetchTimeout(f"no complete response within {deadline:g} s") from None
@@ -180,7 +197,7 @@ class Fetcher:
                     raise
                 gate.record(ok=True)
                 spent += time.monotonic() - started
-            if isinstance(location, FetchedPage):
+            if not isinstance(location, str):
                 return location
             current = location
         raise TooManyRedirects(f"more than {self._settings.max_redirects} redirects")
@@ -221,13 +238,18 @@ class Fetcher:
             return response.status_code, body
 
     async def _request(
-        self, url: str, current: str, hops: list[Exchange] | None
-    ) -> FetchedPage | str:
-        """One HTTP exchange: the page, or the next URL of a redirect. With ``hops``
-        (archiving), each exchange that makes the page is added to it."""
+        self, url: str, current: str, hops: list[Exchange] | None, validators: Validators
+    ) -> FetchedPage | NotModified | str:
+        """One HTTP exchange: the page, the next URL of a redirect, or (conditional, with
+        ``validators``) the page unchanged. With ``hops`` (archiving), each exchange that
+        makes the page is added to it."""
         try:
-            async with self._client.stream("GET", current) as response:
+            async with self._client.stream(
+                "GET", current, headers=_conditional(validators)
+            ) as response:
                 status = response.status_code
+                if status == 304 and validators:
+                    return NotModified(url, datetime.now(UTC), _validators(response))
                 if status in _REDIRECT_CODES and "location" in response.headers:
                     if hops is not None:
                         hops.append(_exchange(response, b"", body_read=False))
@@ -251,7 +273,7 @@ class Fetcher:
                 exchanges: tuple[Exchange, ...] = ()
                 if hops is not None and raw is not None:
                     exchanges = (*hops, _exchange(response, b"".join(raw)))
-                return html_page(
+                page = html_page(
                     url=url,
                     final_url=current,
                     status_code=status,
@@ -260,6 +282,7 @@ class Fetcher:
                     fetched_at=datetime.now(UTC),
                     exchanges=exchanges,
                 )
+                return replace(page, validators=_validators(response))
         except InvalidURL as exc:
             raise InvalidURL(f"redirect to an invalid URL: {exc.message}") from exc
         except httpx.TimeoutException as exc:
@@ -314,4 +337,20 @@ def _exchange(response: httpx.Response, body: bytes, *, body_read: bool = True) 
         body=body,
         fetched_at=datetime.now(UTC),
         body_read=body_read,
+    )
+
+
+def _conditional(validators: Validators) -> dict[str, str]:
+    """The headers of a conditional GET (RFC 9110 13.1): the stored validators."""
+    headers = {}
+    if validators.etag:
+        headers["If-None-Match"] = validators.etag
+    if validators.last_modified:
+        headers["If-Modified-Since"] = validators.last_modified
+    return headers
+
+
+def _validators(response: httpx.Response) -> Validators:
+    return Validators(
+        etag=response.headers.get("etag"), last_modified=response.headers.get("last-modified")
     )

@@ -28,7 +28,7 @@ from quarrycore.credentials import mask_url
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.jobid import new_job_id, validate_job_id
-from quarrycore.pipeline import reextract
+from quarrycore.pipeline import recrawl, reextract
 from quarrycore.pipeline.inputs import hosts_of, input_origins, register, sitemap_pages
 from quarrycore.pipeline.request import JobRequest, ScopeRequest, check_request
 from quarrycore.pipeline.result import CrawlResult
@@ -182,6 +182,8 @@ async def open_job(
         await asyncio.to_thread(lease.acquire)
         if request.reextract:
             await asyncio.to_thread(reextract.start, store, job_id, settings, lease)
+        elif settings.recrawl_after is not None and known:
+            await asyncio.to_thread(recrawl.start, store, job_id, settings.recrawl_after, lease)
     except BaseException:
         await asyncio.to_thread(store.close)
         await asyncio.to_thread(dead_letters.close)

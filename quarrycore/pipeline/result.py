@@ -23,6 +23,7 @@ class CrawlResult(BaseModel):
     filtered_count: int = Field(0, ge=0, description="Stored, rejected by a quality filter.")
     duplicate_count: int = Field(0, ge=0, description="Pointers to a kept document.")
     failed_count: int = Field(ge=0, description="Fetch or extract errors (the dead letters).")
+    gone_count: int = Field(0, ge=0, description="Pages a revisit found removed (404/410).")
     pending_count: int = Field(ge=0)
     failures_by_type: dict[str, int] = Field(default_factory=dict, description="stage/ErrorType")
     filtered_by: dict[str, int] = Field(default_factory=dict, description="filter -> URLs")
@@ -30,6 +31,11 @@ class CrawlResult(BaseModel):
     processed_this_run: int = Field(ge=0)
     pages_per_minute: float = Field(ge=0, description="URLs done per minute in this run.")
     flow_run_id: str | None = None
+    visit_run: int = Field(1, ge=1, description="The job's visit round (1 until a recrawl).")
+    visits: dict[str, int] = Field(
+        default_factory=dict,
+        description="What this round's visits found: new, changed, unchanged, gone, failed.",
+    )
 
     @classmethod
     def from_counts(
@@ -49,6 +55,9 @@ class CrawlResult(BaseModel):
             filtered_count=counts.filtered,
             duplicate_count=counts.duplicate,
             failed_count=counts.failed,
+            gone_count=counts.gone,
+            visit_run=counts.visit_run,
+            visits=counts.visits,
             pending_count=counts.pending,
             failures_by_type=counts.failures_by_type,
             filtered_by=counts.filtered_by,
@@ -65,11 +74,17 @@ class CrawlResult(BaseModel):
             {"metric": "filtered", "value": self.filtered_count},
             {"metric": "duplicate", "value": self.duplicate_count},
             {"metric": "failed", "value": self.failed_count},
+            {"metric": "gone", "value": self.gone_count},
             {"metric": "pending", "value": self.pending_count},
             {"metric": "processed this run", "value": self.processed_this_run},
             {"metric": "duration (s)", "value": self.duration_s},
             {"metric": "pages/minute", "value": self.pages_per_minute},
         ]
+        if self.visit_run > 1:  # a recrawl: what this round's visits found
+            rows += [
+                {"metric": f"round {self.visit_run}: {name}", "value": self.visits.get(name, 0)}
+                for name in ("new", "changed", "unchanged", "gone", "failed")
+            ]
         rows += [
             {"metric": f"filtered: {k}", "value": v} for k, v in sorted(self.filtered_by.items())
         ]

@@ -65,6 +65,7 @@ class JobStages:
                 max_urls=job.scope.max_pages,
                 near_dup=near_dup,
                 lease=job.lease,
+                changed_only=settings.recrawl_changed_only,
             ),
             outage_wait=settings.store_outage_wait,
         )
@@ -236,5 +237,11 @@ async def _batches(job: OpenJob, batch_size: int, outage_wait: float) -> AsyncIt
             if not page:
                 return
             after = page[-1][1]
-            yield Batch.of(job_id, index, [url for url, _, _ in page], [d for _, _, d in page])
+            yield Batch.of(
+                job_id,
+                index,
+                [url for url, _, _, _ in page],
+                [depth for _, _, depth, _ in page],
+                validators=[v for _, _, _, v in page] if job.settings.recrawl_changed_only else (),
+            )
         index += 1

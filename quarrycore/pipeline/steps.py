@@ -25,6 +25,7 @@ from quarrycore.pipeline.outage import outlast_outage
 from quarrycore.pipeline.scope import CrawlScope, discover_links
 from quarrycore.records import Batch, BatchReport
 from quarrycore.store import DocumentStore, JobLock
+from quarrycore.store.commit import GONE_STATUS
 
 
 def _failed(batch: Batch, stage: Stage, exc: BaseException) -> Batch:
@@ -158,27 +159,37 @@ class Committer:
     max_urls: int | None = None  # the job's max_pages: links beyond it are not enqueued
     near_dup: NearDupConfig | None = None
     lease: JobLock | None = None  # when set, every commit proves this run still holds it
+    changed_only: bool = True  # a revisit with the same text is no new version
 
     def commit(
         self, batch: Batch, *, flow_run_id: str | None = None, task_run_id: str | None = None
     ) -> BatchReport:
         """Dead letters first, then the store's transaction: the store is the commit
         point, so a crash in between leaves the URLs pending and their dead letters open;
-        the next run's outcome then updates or resolves those rows (blocking)."""
+        the next run's outcome then updates or resolves those rows (blocking). A revisit
+        that found its page gone (404/410) is no failure: no dead letter."""
         documents, failures = batch.documents, batch.failures
+        gone = self.store.gone_candidates(
+            batch.job_id, [f.url for f in failures if f.status_code in GONE_STATUS]
+        )
         self.dead_letters.record(
             batch.job_id,
-            [f for f in failures if not f.dead_lettered],
+            [f for f in failures if not f.dead_lettered and f.url not in gone],
             flow_run_id=flow_run_id,
             task_run_id=task_run_id,
             metadata={"batch": batch.index},
         )
-        self.dead_letters.resolve(batch.job_id, [doc.url for doc in documents])
+        self.dead_letters.resolve(
+            batch.job_id, [doc.url for doc in documents] + [n.url for n in batch.not_modified]
+        )
         verdicts = self.store.commit_batch(
             batch.job_id,
             documents,
             failures,
+            not_modified=batch.not_modified,
+            validators=batch.validators,
             warc=batch.warc_refs,
+            changed_only=self.changed_only,
             links=batch.links,
             max_urls=self.max_urls,
             near_dup=self.near_dup,
@@ -190,6 +201,8 @@ class Committer:
             failed=verdicts.failed,
             filtered=verdicts.filtered,
             duplicate=verdicts.duplicate,
+            unchanged=verdicts.unchanged,
+            gone=verdicts.gone,
         )
 
 

@@ -10,7 +10,7 @@ duplicates.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -36,13 +36,22 @@ class Repeat:
     kind: type[Duplicate]  # Duplicate or NearDuplicate
 
 
-def insert(conn: sa.Connection, job_id: str, docs: Sequence[Document], now: datetime) -> None:
-    """Upsert documents (key: job + URL, so a URL is never stored twice for a job)."""
+def insert(
+    conn: sa.Connection,
+    job_id: str,
+    docs: Sequence[Document],
+    now: datetime,
+    *,
+    versions: Mapping[str, int] | None = None,
+) -> None:
+    """Upsert documents (key: job + URL, so a URL is never stored twice for a job), each
+    as version 1 or as ``versions`` says (a changed page's next version)."""
     rows = []
     for doc in docs:
         row = asdict(doc)
         row["out_links"] = list(doc.out_links)
-        row.update(job_id=job_id, url_key=url_key(doc.url), stored_at=now)
+        row.update(job_id=job_id, url_key=url_key(doc.url), stored_at=now, gone_at=None)
+        row["version"] = (versions or {}).get(doc.url, 1)
         rows.append(fit(documents, row))
     upsert(conn, documents, rows, keys=["job_id", "url_key"], update=list(DOCUMENT_FIELDS))
 
@@ -145,20 +154,38 @@ def _split_near(
     return final, repeats
 
 
-def iter_rows(engine: sa.Engine, job_id: str | None, *, which: Which) -> Iterator[dict[str, Any]]:
-    """Stored documents (of one job, or all) as column dicts, streamed."""
+def iter_rows(
+    engine: sa.Engine,
+    job_id: str | None,
+    *,
+    which: Which,
+    since: datetime | None = None,
+    gone: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Stored documents (of one job, or all) as column dicts, streamed; pages found gone
+    only with ``gone``; with ``since``, only what changed since then (stored, or gone)."""
     query = sa.select(documents).order_by(
         documents.c.job_id, documents.c.stored_at, documents.c.url_key
     )
     if job_id is not None:
         query = query.where(documents.c.job_id == job_id)
-    if which == "kept":
-        query = query.where(documents.c.filter.is_(None))
-    elif which == "filtered":
-        query = query.where(documents.c.filter.is_not(None))
+    query = query.where(verdict_filter(documents, which))
+    if not gone:
+        query = query.where(documents.c.gone_at.is_(None))
+    if since is not None:
+        query = query.where(sa.or_(documents.c.stored_at >= since, documents.c.gone_at >= since))
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=1000).execute(query).mappings():
             yield dict(row)
+
+
+def verdict_filter(table: sa.Table, which: Which) -> sa.ColumnElement[bool]:
+    """The rows of ``table`` (documents or their versions) a reader of ``which`` wants."""
+    if which == "kept":
+        return table.c.filter.is_(None)
+    if which == "filtered":
+        return table.c.filter.is_not(None)
+    return sa.true()
 
 
 def stored_page(conn: sa.Connection, job_id: str, after_key: str, limit: int) -> list[Document]:

@@ -9,18 +9,20 @@ is in the module that owns it (see schema.py).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
 
 from quarrycore.db import make_engine
 from quarrycore.extract.neardup import NearDupConfig
-from quarrycore.records import Document, Failure, WarcRef
-from quarrycore.store import documents, frontier, identity, jobs, reextract
+from quarrycore.records import Document, Failure, NotModified, Validators, WarcRef
+from quarrycore.store import documents, frontier, identity, jobs, reextract, revisits
+from quarrycore.store.commit import BatchOutcome, Verdicts, commit
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
-from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, STORED, create_tables
+from quarrycore.store.schema import DUPLICATE, FILTERED, STORED, create_tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,14 +36,7 @@ class Moves:
     to_duplicate: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdicts:
-    """What the URLs of one committed batch became."""
-
-    stored: int
-    filtered: int
-    duplicate: int
-    failed: int
+Versions = Literal["latest", "all"]  # which versions of each page a reader wants
 
 
 class DocumentStore:
@@ -119,8 +114,10 @@ class DocumentStore:
         """Pending URLs (with their link depth) in registration order, a batch at a time."""
         return frontier.iter_pages(self.engine, job_id, batch_size)
 
-    def pending_page(self, job_id: str, after_seq: int, limit: int) -> list[tuple[str, int, int]]:
-        """Up to ``limit`` pending (URL, seq, depth) after ``after_seq``, in order."""
+    def pending_page(
+        self, job_id: str, after_seq: int, limit: int
+    ) -> list[tuple[str, int, int, Validators]]:
+        """Up to ``limit`` pending (URL, seq, depth, validators) after ``after_seq``."""
         with self.engine.connect() as conn:
             return frontier.pending_page(conn, job_id, after_seq, limit)
 
@@ -144,7 +141,10 @@ class DocumentStore:
         docs: Sequence[Document],
         failures: Sequence[Failure],
         *,
+        not_modified: Sequence[NotModified] = (),
+        validators: Mapping[str, Validators] | None = None,
         warc: Mapping[str, WarcRef] | None = None,
+        changed_only: bool = True,
         links: Sequence[tuple[str, int]] = (),
         max_urls: int | None = None,
         near_dup: NearDupConfig | None = None,
@@ -159,30 +159,33 @@ class DocumentStore:
         the job). With ``lease``, the transaction first proves this run still holds the
         job (:class:`JobLockLost` otherwise: nothing is written). A document a quality
         filter rejected is stored with its verdict and its URL marked ``filtered``; it
-        takes no part in deduplication. ``warc`` (URL -> its archived response) is
-        recorded on each URL's row. Returns what each URL became."""
-        filtered = [d for d in docs if not d.kept]
+        takes no part in deduplication. Revisits (a recrawl's due URLs) are unchanged,
+        changed (a new version) or gone: ``store/commit.py``. ``warc`` and
+        ``validators`` (URL -> this visit's record and validators) are recorded on each
+        URL's row. Returns what each URL became."""
+        outcome = BatchOutcome(
+            docs=docs,
+            failures=failures,
+            not_modified=not_modified,
+            validators=validators,
+            warc=warc,
+            changed_only=changed_only,
+        )
         with self.engine.begin() as conn:
             if lease is not None:
                 lease.fence(conn)
-            kept, repeats = documents.split_duplicates(
-                conn, job_id, [d for d in docs if d.kept], near_dup
-            )
-            marks = [Mark(d.url, STORED) for d in kept]
-            marks += [Mark(d.url, FILTERED, "filter", d.filter) for d in filtered]
-            marks += [
-                Mark(r.document.url, DUPLICATE, "filter", r.kind.__name__, r.of) for r in repeats
-            ]
-            marks += [Mark(f.url, FAILED, f.stage, f.error_type) for f in failures]
-            if warc:
-                marks = [replace(m, warc=warc.get(m.url)) for m in marks]
-            documents.insert(conn, job_id, [*kept, *filtered], datetime.now(UTC))
-            frontier.mark(conn, job_id, marks)
+            verdicts = commit(conn, job_id, outcome, near_dup=near_dup)
             if links:
                 frontier.enqueue_links(conn, job_id, links, max_urls)
-        return Verdicts(
-            stored=len(kept), filtered=len(filtered), duplicate=len(repeats), failed=len(failures)
-        )
+        return verdicts
+
+    def gone_candidates(self, job_id: str, urls: Sequence[str]) -> set[str]:
+        """Which of ``urls`` (answered 404/410) are revisits of pages the job has: gone,
+        not failed (and no dead letters)."""
+        if not urls:
+            return set()
+        with self.engine.connect() as conn:
+            return revisits.gone_candidates(conn, job_id, urls)
 
     # -- new verdicts for stored documents (refilter) -----------------------------------
     def stored_page(self, job_id: str, after_key: str, limit: int) -> list[Document]:
@@ -229,6 +232,36 @@ class DocumentStore:
             to_duplicate=len(repeats),
         )
 
+    # -- revisits (revisits.py) ----------------------------------------------------------
+    def begin_recrawl(
+        self, job_id: str, cutoff: datetime, *, lease: JobLock | None = None
+    ) -> tuple[datetime, int]:
+        """Start a recrawl round (or find the one under way): (its cutoff, its cursor)."""
+        with self.engine.begin() as conn:
+            if lease is not None:
+                lease.fence(conn)
+            return revisits.begin_round(conn, job_id, cutoff)
+
+    def make_due(
+        self,
+        job_id: str,
+        cutoff: datetime,
+        after_seq: int,
+        window: int,
+        *,
+        lease: JobLock | None = None,
+    ) -> tuple[int, int | None]:
+        """One window of a round's URLs made due: (how many, the next cursor or None)."""
+        with self.engine.begin() as conn:
+            if lease is not None:
+                lease.fence(conn)
+            return revisits.make_due(conn, job_id, cutoff, after_seq, window)
+
+    def version_counts(self, job_id: str) -> dict[str, int]:
+        """URL -> how many versions of its page the job has."""
+        with self.engine.connect() as conn:
+            return revisits.version_counts(conn, job_id)
+
     # -- re-extraction from the archive (reextract.py) ---------------------------------
     def archived_files(self, job_id: str) -> list[str]:
         with self.engine.connect() as conn:
@@ -273,8 +306,24 @@ class DocumentStore:
             return frontier.duplicates(conn, job_id)
 
     def iter_documents(
-        self, job_id: str | None = None, *, which: documents.Which = "kept"
+        self,
+        job_id: str | None = None,
+        *,
+        which: documents.Which = "kept",
+        versions: Versions = "latest",
+        changed_since: datetime | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Stored documents as column dicts: the kept ones (default), the ones a filter
-        rejected (``filtered``), or both (``all``)."""
-        return documents.iter_rows(self.engine, job_id, which=which)
+        rejected (``filtered``), or both (``all``); each page's latest version, or every
+        version (``versions="all"``). Pages found gone are left out of the latest, but in
+        every version's history and in ``changed_since`` (an incremental export: the
+        versions stored since, and the pages gone since, ``gone_at`` set, so a downstream
+        index can drop them)."""
+        history = versions == "all" or changed_since is not None
+        rows = documents.iter_rows(
+            self.engine, job_id, which=which, since=changed_since, gone=history
+        )
+        if versions == "latest":
+            return rows
+        earlier = revisits.iter_versions(self.engine, job_id, which=which, since=changed_since)
+        return itertools.chain(earlier, rows)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quarrycore.store.documents import Which
-from quarrycore.store.documentstore import DocumentStore
+from quarrycore.store.documentstore import DocumentStore, Versions
 
 ExportFormat = Literal["jsonl", "parquet"]
 
@@ -44,6 +44,10 @@ SCHEMA = pa.schema(
         ("quality_ok", pa.bool_()),
         ("filter", pa.string()),
         ("filter_reason", pa.string()),
+        # Revisits: the page's version (1 for a first fetch), and when it was found gone
+        # (404/410; only in --versions all or --changed-since exports).
+        ("version", pa.int32()),
+        ("gone_at", pa.timestamp("us", tz="UTC")),
     ]
 )
 _ROW_GROUP = 1000
@@ -54,6 +58,7 @@ def export_row(doc: dict[str, Any]) -> dict[str, Any]:
     row = {name: doc.get(name) for name in SCHEMA.names}
     row["id"] = hashlib.sha1(f"{doc['job_id']}\n{doc['url']}".encode()).hexdigest()
     row["quality_ok"] = doc.get("filter") is None
+    row["version"] = doc.get("version") or 1
     return row
 
 
@@ -64,12 +69,18 @@ def export_documents(
     fmt: ExportFormat,
     job_id: str | None = None,
     which: Which = "kept",
+    versions: Versions = "latest",
+    changed_since: datetime | None = None,
 ) -> int:
     """Write the stored documents (of one job, or all) to ``out``: the kept ones, the
-    filtered ones or both (``which``); return the count."""
+    filtered ones or both (``which``), each page's latest version or all of them,
+    everything or what changed since a time (see ``DocumentStore.iter_documents``);
+    return the count. ``id`` is the page's (job and URL): with every version, ``id`` and
+    ``version`` together name a row."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
-    rows = (export_row(doc) for doc in store.iter_documents(job_id, which=which))
+    docs = store.iter_documents(job_id, which=which, versions=versions, changed_since=changed_since)
+    rows = (export_row(doc) for doc in docs)
     count = _write_jsonl(rows, tmp) if fmt == "jsonl" else _write_parquet(rows, tmp)
     tmp.replace(out)  # a reader never sees half a file
     return count

@@ -18,9 +18,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from quarrycore.db import upsert
-from quarrycore.records import Failure, WarcRef
+from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
 from quarrycore.store import jobs
-from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, PENDING, STORED, job_urls
+from quarrycore.store.revisits import visits as visits_of
+from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, GONE, PENDING, STORED, job_urls
 from quarrycore.urls import url_key
 
 _INSERT_CHUNK = 5000
@@ -39,11 +40,14 @@ class JobCounts:
     filtered: int = 0
     duplicate: int = 0
     filtered_by: dict[str, int] = field(default_factory=dict)  # filter name -> URLs
+    gone: int = 0  # pages a revisit found removed (404/410)
+    visit_run: int = 1  # the job's current visit round (1 until a recrawl)
+    visits: dict[str, int] = field(default_factory=dict)  # new/changed/... in that round
 
     @property
     def processed(self) -> int:
-        """URLs with a verdict: stored, filtered, duplicate or failed."""
-        return self.stored + self.filtered + self.duplicate + self.failed
+        """URLs with a verdict: stored, filtered, duplicate, failed or gone."""
+        return self.stored + self.filtered + self.duplicate + self.failed + self.gone
 
     @property
     def total(self) -> int:
@@ -60,6 +64,8 @@ class Mark:
     error_type: str | None = None
     duplicate_of: str | None = None  # the URL whose stored document this one repeats
     warc: WarcRef | None = None  # the archived response the verdict was made from
+    visit: str | None = None  # what this visit found: new, changed, unchanged, failed
+    validators: Validators = NO_VALIDATORS  # of this visit's response
 
 
 def count(conn: sa.Connection, job_id: str) -> int:
@@ -153,10 +159,18 @@ def enqueue_links(
     _insert_new(conn, job_id, [(url, depth, None) for url, depth in links], max_urls)
 
 
-def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark], *, fetched: bool = True) -> None:
+def mark(
+    conn: sa.Connection,
+    job_id: str,
+    marks: Sequence[Mark],
+    *,
+    fetched: bool = True,
+    run: int | None = None,
+) -> None:
     """Mark URLs done (stored, or failed with stage and error type). ``fetched``: the
-    verdicts come from a fetch (or an archived one), whose record each row then names
-    (none: NULL); a new verdict for a stored text (refilter) keeps the row's record."""
+    verdicts come from a fetch (or an archived one), whose record, validators and visit
+    (in round ``run``) each row then names; a new verdict for a stored text (refilter)
+    keeps all that."""
     if not marks:
         return
     values: dict[str, Any] = {
@@ -171,6 +185,12 @@ def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark], *, fetched: bo
             warc_file=sa.bindparam("b_wfile"),
             warc_offset=sa.bindparam("b_woff"),
             warc_length=sa.bindparam("b_wlen"),
+            etag=sa.bindparam("b_etag"),
+            last_modified=sa.bindparam("b_lm"),
+            visit=sa.bindparam("b_visit"),
+            visit_run=run or 1,
+            checked_at=datetime.now(UTC),
+            prior_state=None,
         )
     statement = (
         job_urls.update()
@@ -197,6 +217,9 @@ def mark(conn: sa.Connection, job_id: str, marks: Sequence[Mark], *, fetched: bo
             row["b_wfile"] = ref.file if ref else None
             row["b_woff"] = ref.offset if ref else None
             row["b_wlen"] = ref.length if ref else None
+            row["b_etag"] = m.validators.etag
+            row["b_lm"] = m.validators.last_modified
+            row["b_visit"] = m.visit
     conn.execute(statement, rows)
 
 
@@ -216,11 +239,18 @@ def requeue(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> int:
 
 def pending_page(
     conn: sa.Connection, job_id: str, after_seq: int, limit: int
-) -> list[tuple[str, int, int]]:
-    """Up to ``limit`` pending (URL, seq, depth) after ``after_seq``, in registration order
-    (keyset pagination, so URLs committed meanwhile do not shift the pages)."""
+) -> list[tuple[str, int, int, Validators]]:
+    """Up to ``limit`` pending (URL, seq, depth, validators of its last response) after
+    ``after_seq``, in registration order (keyset pagination, so URLs committed meanwhile
+    do not shift the pages)."""
     rows = conn.execute(
-        sa.select(job_urls.c.url, job_urls.c.seq, job_urls.c.depth)
+        sa.select(
+            job_urls.c.url,
+            job_urls.c.seq,
+            job_urls.c.depth,
+            job_urls.c.etag,
+            job_urls.c.last_modified,
+        )
         .where(
             job_urls.c.job_id == job_id,
             job_urls.c.state == PENDING,
@@ -229,7 +259,7 @@ def pending_page(
         .order_by(job_urls.c.seq)
         .limit(limit)
     ).all()
-    return [(row.url, row.seq, row.depth) for row in rows]
+    return [(row.url, row.seq, row.depth, Validators(row.etag, row.last_modified)) for row in rows]
 
 
 def pending_urls(conn: sa.Connection, job_id: str, limit: int) -> list[str] | None:
@@ -262,6 +292,7 @@ def counts(conn: sa.Connection, job_id: str) -> JobCounts:
         .where(job_urls.c.job_id == job_id, job_urls.c.state.in_((FAILED, FILTERED)))
         .group_by(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type)
     ).tuples()
+    run, visits = visits_of(conn, job_id)
     failures: dict[str, int] = {}
     filtered_by: dict[str, int] = {}
     for state, stage, etype, n in by_type:
@@ -278,6 +309,9 @@ def counts(conn: sa.Connection, job_id: str) -> JobCounts:
         filtered=by_state.get(FILTERED, 0),
         duplicate=by_state.get(DUPLICATE, 0),
         filtered_by=filtered_by,
+        gone=by_state.get(GONE, 0),
+        visit_run=run,
+        visits=visits,
     )
 
 
@@ -308,4 +342,4 @@ def iter_pages(engine: sa.Engine, job_id: str, batch_size: int) -> Iterator[list
         if not page:
             return
         last_seq = page[-1][1]
-        yield [(url, depth) for url, _, depth in page]
+        yield [(url, depth) for url, _, depth, _ in page]

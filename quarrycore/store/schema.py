@@ -24,13 +24,18 @@ metadata = sa.MetaData()
 # document kept), filtered (its document stored with the filter and reason; not exported
 # by default), duplicate (a pointer to the kept document it repeats), failed (a fetch or
 # extract error: these, and only these, go to the dead letters).
-PENDING, STORED, FILTERED, DUPLICATE, FAILED = (
+# A revisit (a recrawl) adds a fifth: gone (a page the job had answered 404 or 410; its
+# document kept, marked gone with the time).
+PENDING, STORED, FILTERED, DUPLICATE, FAILED, GONE = (
     "pending",
     "stored",
     "filtered",
     "duplicate",
     "failed",
+    "gone",
 )
+# What the last visit of a URL found (job_urls.visit), counted per run of the job.
+NEW, CHANGED, UNCHANGED = "new", "changed", "unchanged"
 
 
 jobs = sa.Table(
@@ -57,6 +62,11 @@ jobs = sa.Table(
     # Set while a re-extraction of the job is under way (reextract.py): a new run of it
     # continues instead of starting over.
     sa.Column("reextract_started", sa.DateTime(timezone=True)),
+    # Recrawls (revisits.py): the number of the job's current visit round, and while a
+    # round's URLs are being made due, its cutoff time and how far (seq) it has gone.
+    sa.Column("visit_run", sa.Integer),
+    sa.Column("recrawl_cutoff", sa.DateTime(timezone=True)),
+    sa.Column("recrawl_cursor", sa.BigInteger),
 )
 
 job_urls = sa.Table(
@@ -79,6 +89,15 @@ job_urls = sa.Table(
     sa.Column("warc_file", sa.String(255)),
     sa.Column("warc_offset", sa.BigInteger),
     sa.Column("warc_length", sa.BigInteger),
+    # Revisits: when the URL was last fetched or found unchanged, its validators (sent back
+    # as If-None-Match / If-Modified-Since), its verdict before it was made due again, and
+    # what its last visit found (new, changed, unchanged, gone, failed) in which round.
+    sa.Column("checked_at", sa.DateTime(timezone=True)),
+    sa.Column("etag", sa.String(512)),
+    sa.Column("last_modified", sa.String(64)),
+    sa.Column("prior_state", sa.String(16)),
+    sa.Column("visit", sa.String(16)),
+    sa.Column("visit_run", sa.Integer),
     sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
 )
 
@@ -111,6 +130,22 @@ documents = sa.Table(
     # its reason (the document is kept in the store, out of default exports).
     sa.Column("filter", sa.String(64)),
     sa.Column("filter_reason", sa.Text),
+    # Revisits: the version of the page this row holds (NULL: 1), and when the page was
+    # found gone (404/410 on a revisit; NULL: it is there).
+    sa.Column("version", sa.Integer),
+    sa.Column("gone_at", sa.DateTime(timezone=True)),
+)
+
+# Earlier versions of revisited pages that changed: the documents row as it was, with
+# the WARC record it was made from. The documents table holds each page's latest.
+document_versions = sa.Table(
+    "document_versions",
+    metadata,
+    *[column._copy() for column in documents.columns if column.name not in ("version", "gone_at")],
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("warc_file", sa.String(255)),
+    sa.Column("warc_offset", sa.BigInteger),
+    sa.Column("warc_length", sa.BigInteger),
 )
 
 # LSH bands of stored documents' MinHash signatures: near-duplicate candidates.

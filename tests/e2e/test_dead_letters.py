@@ -14,7 +14,7 @@ from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.flows.replay import replay_dead_letters
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore
-from quarrycore.store.documentstore import Verdicts
+from quarrycore.store.commit import Verdicts
 from tests.e2e.jobs import numbered_site
 from tests.support.siteserver import Response, SiteServer
 

@@ -13,7 +13,7 @@ import quarrycore.flows.crawl
 import quarrycore.pipeline.job
 from quarrycore.records import Document, Failure
 from quarrycore.store import DocumentStore
-from quarrycore.store.documentstore import Verdicts
+from quarrycore.store.commit import Verdicts
 from tests.support.siteserver import SiteServer
 
 

@@ -18,7 +18,7 @@ import pytest
 from httpcore._backends.auto import AutoBackend
 
 from quarrycore.fetch.client import Fetcher
-from quarrycore.records import Failure, FetchedPage
+from quarrycore.records import Failure, FetchedPage, NotModified
 from quarrycore.settings import QuarrySettings
 from tests.support.siteserver import Response, SiteServer, html_page
 
@@ -77,7 +77,9 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 async def fetch(settings: QuarrySettings, url: str) -> FetchedPage | Failure:
     async with Fetcher(settings) as fetcher:
-        return await fetcher.fetch(url)
+        outcome = await fetcher.fetch(url)
+    assert not isinstance(outcome, NotModified)  # no validators sent: never a 304
+    return outcome
 
 
 def assert_refused(outcome: FetchedPage | Failure, names: tuple[str, ...]) -> None:

@@ -14,7 +14,7 @@ from quarrycore.pipeline.steps import Committer
 from quarrycore.records import Batch, BatchReport, Document, Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
-from quarrycore.store.documentstore import Verdicts
+from quarrycore.store.commit import Verdicts
 from quarrycore.tasks.policy import retry_options
 from quarrycore.tasks.store import store_batch
 

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from quarrycore.demo.site import index_page, sample_pages
@@ -27,6 +28,39 @@ class Response:
     delay: float = 0.0  # seconds before answering
     reset: bool = False  # drop the connection without an answer
     close_delimited: bool = False  # no Content-Length: the body ends when the connection does
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request as the server saw it and what it answered."""
+
+    path: str
+    headers: dict[str, str]
+    status: int
+    body_bytes: int
+
+
+def _validators(response: Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.lower() in ("etag", "last-modified")}
+
+
+def _not_modified(response: Response, request: Mapping[str, str]) -> bool:
+    """A conditional GET the response's validators satisfy (RFC 9110 13.1.1-13.1.3:
+    If-None-Match wins over If-Modified-Since), as real servers answer them."""
+    if response.status != 200:
+        return False
+    mine = {k.lower(): v for k, v in _validators(response).items()}
+    if_none_match = request.get("If-None-Match")
+    if if_none_match is not None:
+        etag = mine.get("etag")
+        return etag is not None and etag in [t.strip() for t in if_none_match.split(",")]
+    since, modified = request.get("If-Modified-Since"), mine.get("last-modified")
+    if since is None or modified is None:
+        return False
+    try:
+        return parsedate_to_datetime(modified) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
 
 
 Handler = Callable[[int], Response]  # called with how many times the path was asked for
@@ -62,6 +96,8 @@ class SiteServer:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self.log: list[tuple[float, str]] = []  # (wall-clock time, path) of each request
+        # Each request's path and headers, and the status and body bytes answered.
+        self.exchanges: list[Exchange] = []
         self.host = host
         self._httpd = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -120,6 +156,8 @@ class SiteServer:
                     response = route(hits)
                 if server.delay or response.delay:
                     time.sleep(server.delay + response.delay)
+                if _not_modified(response, dict(self.headers.items())):
+                    response = Response(304, b"", _validators(response))
                 if response.reset:
                     # SO_LINGER 0: close with a TCP RST, as a crashing peer would.
                     self.connection.setsockopt(
@@ -137,6 +175,12 @@ class SiteServer:
                 elif "content-length" not in headers:
                     self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
+                with server._lock:
+                    server.exchanges.append(
+                        Exchange(
+                            path, dict(self.headers.items()), response.status, len(response.body)
+                        )
+                    )
                 try:
                     self.wfile.write(response.body)
                 except (BrokenPipeError, ConnectionResetError):
