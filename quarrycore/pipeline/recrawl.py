@@ -17,10 +17,14 @@ WINDOW = 10_000  # registration numbers a transaction
 
 def start(store: DocumentStore, job_id: str, recrawl_after: float, lease: JobLock) -> int:
     """Make the job's URLs due whose last check is older than ``recrawl_after`` seconds
-    (or finish making due the round under way); returns how many were made due by this
-    call (blocking)."""
+    (or finish making due the round under way; or, when its URLs are all due and some
+    not yet revisited, nothing: the run revisits them); returns how many were made due
+    by this call (blocking)."""
     cutoff = datetime.now(UTC) - timedelta(seconds=recrawl_after)
     cutoff, cursor = store.begin_recrawl(job_id, cutoff, lease=lease)
+    if cursor is None:
+        logger.info("job %s: continuing the revisits of its current round", job_id)
+        return 0
     made = 0
     next_cursor: int | None = cursor
     while next_cursor is not None:

@@ -235,8 +235,9 @@ class DocumentStore:
     # -- revisits (revisits.py) ----------------------------------------------------------
     def begin_recrawl(
         self, job_id: str, cutoff: datetime, *, lease: JobLock | None = None
-    ) -> tuple[datetime, int]:
-        """Start a recrawl round (or find the one under way): (its cutoff, its cursor)."""
+    ) -> tuple[datetime, int | None]:
+        """Start a recrawl round, or find the one under way: (its cutoff, where making it
+        due goes on; None: it is all due, its revisits go on)."""
         with self.engine.begin() as conn:
             if lease is not None:
                 lease.fence(conn)

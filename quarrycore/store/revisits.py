@@ -60,13 +60,28 @@ def current_run(conn: sa.Connection, job_id: str) -> int:
     return int(run or 1)
 
 
-def begin_round(conn: sa.Connection, job_id: str, cutoff: datetime) -> tuple[datetime, int]:
-    """Start a recrawl round (or find the one under way): (its cutoff, its cursor)."""
+def begin_round(
+    conn: sa.Connection, job_id: str, cutoff: datetime
+) -> tuple[datetime, int | None]:
+    """Start a recrawl round, or find the one under way: (its cutoff, the cursor its
+    making due stopped at; None when every URL of it was made due already and revisits
+    are outstanding: the run continues them, no new round)."""
     row = conn.execute(
         sa.select(jobs.c.recrawl_cutoff, jobs.c.recrawl_cursor).where(jobs.c.job_id == job_id)
     ).one()
     if row.recrawl_cursor is not None and row.recrawl_cutoff is not None:
         return _aware(row.recrawl_cutoff), int(row.recrawl_cursor)
+    outstanding = conn.execute(
+        sa.select(job_urls.c.url_key)
+        .where(
+            job_urls.c.job_id == job_id,
+            job_urls.c.state == PENDING,
+            job_urls.c.prior_state.is_not(None),
+        )
+        .limit(1)
+    ).first()
+    if outstanding is not None:
+        return cutoff, None
     conn.execute(
         jobs.update()
         .where(jobs.c.job_id == job_id)

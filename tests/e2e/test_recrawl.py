@@ -6,11 +6,15 @@ request, and a 304 carries no body."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 
 from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
 from quarrycore.store.export import export_documents
+from tests.e2e.jobs import quarry_env, run_quarry, start_quarry
 from tests.support.siteserver import Response, SiteServer, html_page
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -132,3 +136,47 @@ def _export(store: DocumentStore, tmp_path: Path, versions: str) -> list[dict[st
     out = tmp_path / f"{versions}.jsonl"
     export_documents(store, out, fmt="jsonl", job_id="fresh", versions=versions)  # type: ignore[arg-type]
     return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_a_recrawl_killed_mid_round_resumes_without_a_second_version(tmp_path: Path) -> None:
+    """`kill -9` during a recrawl, then the same command again: the round goes on (no new
+    round, no URL left out), and no changed page gets two new versions."""
+    db = f"sqlite:///{tmp_path / 'quarry.db'}"
+    pages = 300
+    site = SiteServer(delay=0.01)
+    for i in range(pages):
+        site.routes[f"/p/{i}"] = _page(f"page-{i}", 1, etag=True)
+    with site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("\n".join(site.url(f"/p/{i}") for i in range(pages)))
+        env = quarry_env(tmp_path)
+        base = ["crawl", "--job-id", "rk", "--db", db, "--batch-size", "20", "--no-progress"]
+        first = run_quarry([*base, "--urls-file", str(urls_file)], tmp_path, env)
+        assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+        for i in range(0, pages, 2):  # every other page changes
+            site.routes[f"/p/{i}"] = _page(f"page-{i}", 2, etag=True)
+
+        recrawl = [*base, "--recrawl-after", "0.001"]
+        proc = start_quarry(recrawl, tmp_path, env)
+        store = DocumentStore(db)
+        deadline = time.monotonic() + 120
+        while True:  # until part of the round is committed
+            assert time.monotonic() < deadline and proc.poll() is None, "recrawl ended early"
+            counts = store.counts("rk")
+            if counts.visit_run == 2 and 60 <= pages - counts.pending <= pages - 60:
+                break
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert store.counts("rk").pending > 0
+
+        again = run_quarry(recrawl, tmp_path, env)
+        assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+
+    counts = store.counts("rk")
+    assert (counts.pending, counts.visit_run) == (0, 2)  # one round, finished
+    assert counts.visits == {"changed": pages // 2, "unchanged": pages // 2}
+    versions = store.version_counts("rk")
+    assert sorted(versions.values()) == [1] * (pages // 2) + [2] * (pages // 2)
+    assert all(versions[site.url(f"/p/{i}")] == 2 for i in range(0, pages, 2))
+    store.close()
