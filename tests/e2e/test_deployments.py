@@ -9,7 +9,7 @@ import dataclasses
 import functools
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from quarrycore.store import DocumentStore
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.e2e.jobs import numbered_site, wait_for_processed
 from tests.e2e.prefect_server import PrefectStack, new_postgres_database, start_stack
-from tests.support.siteserver import Response, html_page
+from tests.support.siteserver import Response, SiteServer, html_page
 
 pytestmark = pytest.mark.deployment
 
@@ -42,7 +42,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
         pytest.skip(f"no PostgreSQL for the Prefect server: {problem}")
     name, url = new_postgres_database(POSTGRES_ADMIN_URL)
     try:
-        yield from start_stack(tmp_path_factory.mktemp("prefect"), url)
+        # The scheduler looks for due schedules every second, not every minute (the
+        # schedule test's interval is a few seconds).
+        yield from start_stack(
+            tmp_path_factory.mktemp("prefect"),
+            url,
+            server_env={"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1"},
+        )
     finally:
         admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -249,3 +255,92 @@ def test_reextract_deployment_extracts_a_crawled_job_from_its_archive(
     assert (counts.stored, counts.filtered, counts.pending) == (0, 12, 0)
     again = {d["url"]: d["text"] for d in store.iter_documents(which="filtered")}
     assert again == texts  # the same texts, judged by today's filters
+
+
+def _changing_page(i: int, changes: bool) -> Callable[[int], Response]:
+    """Page ``i``: version 1 at its first request, version 2 from its second on when it
+    ``changes``; an ETag per version (the server answers a matching revisit 304)."""
+
+    def handler(hits: int) -> Response:
+        version = 2 if changes and hits >= 2 else 1
+        text = f"Page {i}, version {version}, with enough words to be a document. " * 4
+        return Response(
+            200,
+            html_page(f"Page {i}", f"<p>{text}</p>"),
+            {"Content-Type": "text/html; charset=utf-8", "ETag": f'"{i}-v{version}"'},
+        )
+
+    return handler
+
+
+def test_the_scheduled_deployment_refreshes_only_what_changed(
+    stack: PrefectStack, tmp_path: Path
+) -> None:
+    """The shipped quarry-crawl-scheduled deployment on an interval schedule of a few
+    seconds: at least two runs; the first stores every page, the later ones ask each
+    page conditionally and download (and version) only the three that changed."""
+    import asyncio
+    from datetime import timedelta
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.client.schemas.schedules import IntervalSchedule
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    site = SiteServer({f"/p/{i}": _changing_page(i, changes=i < 3) for i in range(10)})
+    params = _params(tmp_path, urls=[site.url(f"/p/{i}") for i in range(10)], job_id="daily")
+    params.update(urls_file=None, recrawl_after="1s")
+
+    async def schedule(active: bool, schedule_id: Any = None) -> tuple[Any, int]:
+        async with get_client() as client:
+            deployment = await client.read_deployment_by_name("quarry-crawl/quarry-crawl-scheduled")
+            if active:
+                (made,) = await client.create_deployment_schedules(
+                    deployment.id,
+                    [
+                        DeploymentScheduleCreate(
+                            schedule=IntervalSchedule(interval=timedelta(seconds=4)),
+                            active=True,
+                            parameters=params,
+                        )
+                    ],
+                )
+                return made.id, 0
+            await client.delete_deployment_schedule(deployment.id, schedule_id)
+            runs = await client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
+            )
+            return None, sum(1 for run in runs if run.state and run.state.is_completed())
+
+    with site, temporary_settings(updates={PREFECT_API_URL: stack.api_url}):
+        schedule_id, _ = asyncio.run(schedule(True))
+        store = DocumentStore(params["database_url"])
+        deadline = time.monotonic() + 240
+        try:
+            while True:  # until a second run has revisited every page
+                assert time.monotonic() < deadline, (stack.home / "worker.log").read_text()[-3000:]
+                if store.job_exists("daily"):
+                    counts = store.counts("daily")
+                    if (
+                        counts.visit_run >= 2
+                        and counts.pending == 0
+                        and sum(counts.visits.values()) == 10
+                    ):
+                        break
+                time.sleep(0.5)
+        finally:
+            _, completed = asyncio.run(schedule(False, schedule_id))
+    assert completed >= 1  # the first run, at least, has finished as Completed
+    counts = store.counts("daily")
+    assert counts.stored == 10 and counts.failed == 0
+    versions = store.version_counts("daily")
+    assert sorted(versions.values()) == [1] * 7 + [2] * 3
+    # Each page's revisits were conditional; only a changed page's first revisit had a body.
+    for i in range(10):
+        asked = [e for e in site.exchanges if e.path == f"/p/{i}"]
+        assert len(asked) >= 2 and "If-None-Match" not in asked[0].headers
+        assert all(e.headers.get("If-None-Match", "").startswith(f'"{i}-v') for e in asked[1:])
+        with_body = [n for n, e in enumerate(asked) if e.status == 200]
+        assert with_body == ([0, 1] if i < 3 else [0])
+    store.close()
