@@ -60,9 +60,7 @@ def current_run(conn: sa.Connection, job_id: str) -> int:
     return int(run or 1)
 
 
-def begin_round(
-    conn: sa.Connection, job_id: str, cutoff: datetime
-) -> tuple[datetime, int | None]:
+def begin_round(conn: sa.Connection, job_id: str, cutoff: datetime) -> tuple[datetime, int | None]:
     """Start a recrawl round, or find the one under way: (its cutoff, the cursor its
     making due stopped at; None when every URL of it was made due already and revisits
     are outstanding: the run continues them, no new round)."""
