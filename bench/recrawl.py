@@ -93,7 +93,7 @@ def main() -> None:
             ]
             for name, more in plan:
                 before = sent()
-                result = quarry_crawl(job_id="bench", database_url=db, options=options, **more)  # type: ignore[arg-type]
+                result = quarry_crawl(job_id="bench", database_url=db, options=options, **more)
                 runs.append((name, result.duration_s, sent() - before, result.visits))
     finally:
         server.terminate()

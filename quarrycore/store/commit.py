@@ -71,6 +71,10 @@ def commit(
     revisits.archive_versions(conn, job_id, changed)
     documents.forget(conn, job_id, changed, rows=False)  # the old version's band keys
     versions = {url: prior[url].version + 1 for url in changed}
+    if run > 1:  # a page with history stored again (re-extracted): after its last version
+        first = [d.url for d in fresh if d.url not in versions]
+        for url, last in revisits.last_versions(conn, job_id, first).items():
+            versions[url] = last + 1
 
     filtered = [d for d in fresh if not d.kept]
     kept, repeats = documents.split_duplicates(conn, job_id, [d for d in fresh if d.kept], near_dup)

@@ -240,7 +240,8 @@ def requeue(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> int:
 def pending_page(
     conn: sa.Connection, job_id: str, after_seq: int, limit: int
 ) -> list[tuple[str, int, int, Validators]]:
-    """Up to ``limit`` pending (URL, seq, depth, validators of its last response) after
+    """Up to ``limit`` pending (URL, seq, depth, validators of its last response when it
+    is a revisit) after
     ``after_seq``, in registration order (keyset pagination, so URLs committed meanwhile
     do not shift the pages)."""
     rows = conn.execute(
@@ -250,6 +251,7 @@ def pending_page(
             job_urls.c.depth,
             job_urls.c.etag,
             job_urls.c.last_modified,
+            job_urls.c.prior_state,
         )
         .where(
             job_urls.c.job_id == job_id,
@@ -259,7 +261,17 @@ def pending_page(
         .order_by(job_urls.c.seq)
         .limit(limit)
     ).all()
-    return [(row.url, row.seq, row.depth, Validators(row.etag, row.last_modified)) for row in rows]
+    # Conditional requests for revisits only (a URL a recrawl made due): a 304 restores
+    # the verdict it had, which a URL pending for another reason does not have.
+    return [
+        (
+            row.url,
+            row.seq,
+            row.depth,
+            Validators(row.etag, row.last_modified) if row.prior_state else NO_VALIDATORS,
+        )
+        for row in rows
+    ]
 
 
 def pending_urls(conn: sa.Connection, job_id: str, limit: int) -> list[str] | None:

@@ -222,6 +222,19 @@ def archive_versions(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> N
 _VERSION_OWN = ("version", "warc_file", "warc_offset", "warc_length")
 
 
+def last_versions(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> dict[str, int]:
+    """The highest earlier version each of ``urls`` has in ``document_versions``."""
+    keys = [url_key(url) for url in urls]
+    if not keys:
+        return {}
+    rows = conn.execute(
+        sa.select(document_versions.c.url, sa.func.max(document_versions.c.version))
+        .where(document_versions.c.job_id == job_id, document_versions.c.url_key.in_(keys))
+        .group_by(document_versions.c.url)
+    ).all()
+    return {str(url): int(top) for url, top in rows}
+
+
 def gone_candidates(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> set[str]:
     """Which of ``urls`` (answered 404/410) are due revisits of pages with a document."""
     return {url for url, prior in priors(conn, job_id, urls).items() if prior.content_hash}

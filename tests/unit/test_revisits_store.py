@@ -49,3 +49,34 @@ def test_a_round_makes_due_what_was_checked_before_its_cutoff(store_url: str) ->
     cutoff, cursor = store.begin_recrawl("j", past)
     assert cursor == 0 and store.make_due("j", cutoff, 0, 100) == (0, None)
     store.close()
+
+
+def test_versions_survive_a_reextraction(store_url: str) -> None:
+    """A changed page gets version 2 (version 1 in the history); re-extracted from the
+    archive it is version 2 again, and its next change version 3."""
+    from quarrycore.records import WarcRef
+
+    store = DocumentStore(store_url)
+    (url,) = _job(store, 1)
+    ref = {url: WarcRef("j/a.warc.gz", 0, 10)}
+
+    def revisit(text: str) -> None:
+        cutoff, cursor = store.begin_recrawl("j", datetime.now(UTC) + timedelta(seconds=5))
+        assert cursor == 0 and store.make_due("j", cutoff, 0, 10) == (1, None)
+        store.commit_batch("j", [doc(url, text)], [], warc=ref)
+
+    revisit("second text")
+    assert store.version_counts("j") == {url: 2}
+    store.reopen_archived("j")
+    store.commit_batch("j", [doc(url, "second text")], [], warc=ref)
+    store.end_reextract("j")
+    (latest,) = store.iter_documents("j")
+    assert latest["version"] == 2 and store.version_counts("j") == {url: 2}
+    revisit("third text")
+    rows = sorted(store.iter_documents("j", versions="all"), key=lambda r: r["version"])
+    assert [(r["version"], r["text"]) for r in rows] == [
+        (1, f"text {url}"),
+        (2, "second text"),
+        (3, "third text"),
+    ]
+    store.close()
