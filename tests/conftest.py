@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("QUARRY_SHARED_DIR", ROOT.parent / "shared"))
 BENCHMARK = SHARED / "corpora" / "article-extraction-benchmark"
 POSTGRES_ADMIN_URL = os.environ.get(
-    "QUARRY_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+    "QUARRY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 
 

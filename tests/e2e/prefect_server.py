@@ -181,5 +181,6 @@ def new_postgres_database(admin_url: str) -> tuple[str, str]:
     with engine.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
-    base = admin_url.rsplit("/", 1)[0].replace("postgresql+psycopg2", "postgresql+asyncpg")
+    base = admin_url.rsplit("/", 1)[0]
+    base = "postgresql+asyncpg://" + base.split("://", 1)[1]  # Prefect's server is async
     return name, f"{base}/{name}"

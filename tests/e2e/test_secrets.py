@@ -116,7 +116,7 @@ def test_no_secret_is_shown_persisted_or_sent_to_prefect(tmp_path: Path, postgre
         quarry("dead-letters", "export", "--dead-letter-db", letters_url, "--out", "dl.jsonl") == 0
     )
     # A store that cannot be reached, and a malformed one: errors name it, masked.
-    unreachable = _with_password("postgresql+psycopg2://postgres@127.0.0.1:1/none", store_secret)
+    unreachable = _with_password("postgresql+psycopg://postgres@127.0.0.1:1/none", store_secret)
     assert quarry("status", "--job-id", "sec", "--db", unreachable) == 2
     assert quarry("crawl", site.url("/x"), "--db", unreachable.replace(":1/", ":port/")) == 2
 
