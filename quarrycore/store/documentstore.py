@@ -172,6 +172,7 @@ class DocumentStore:
             changed_only=changed_only,
         )
         with self.engine.begin() as conn:
+            jobs.serialize_commits(conn, job_id)  # first: before anything is read
             if lease is not None:
                 lease.fence(conn)
             verdicts = commit(conn, job_id, outcome, near_dup=near_dup)
@@ -212,6 +213,7 @@ class DocumentStore:
         to_filtered = [a for b, a in changed if not a.kept]
         back = [a for b, a in changed if a.kept]
         with self.engine.begin() as conn:
+            jobs.serialize_commits(conn, job_id)
             if lease is not None:
                 lease.fence(conn)
             documents.set_verdict(conn, job_id, to_filtered)

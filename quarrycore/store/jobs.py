@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import zlib
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -25,6 +26,22 @@ from sqlalchemy.engine import Engine
 from quarrycore.db import db_epoch, upsert
 from quarrycore.exceptions import JobLocked, JobLockLost
 from quarrycore.store.schema import jobs
+
+
+def serialize_commits(conn: sa.Connection, job_id: str) -> None:
+    """Hold the job's commit lock until this transaction ends: a commit reads (which
+    texts the job has) then writes (the new ones), and two processes committing batches
+    of one job at once each kept the same text once (read-then-write in two
+    transactions). PostgreSQL: a transaction-scoped advisory lock on the job. SQLite: a
+    write as the transaction's first statement, which takes the database's write lock
+    before anything is read."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"quarry-job:{job_id}".encode())
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        conn.execute(
+            jobs.update().where(jobs.c.job_id == job_id).values(updated_at=jobs.c.updated_at)
+        )
 
 
 def job_exists(conn: sa.Connection, job_id: str) -> bool:
