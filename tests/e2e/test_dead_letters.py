@@ -115,7 +115,9 @@ async def test_a_failure_hook_that_cannot_write_loses_no_dead_letter(
     )
 
 
-async def test_replay_stores_what_recovered_and_leaves_permanent_failures(tmp_path: Path) -> None:
+async def test_replay_stores_what_recovered_and_leaves_permanent_failures(
+    tmp_path: Path, store_url: str
+) -> None:
     state = {"down": True}
 
     def recovering(hits: int) -> Response:
@@ -130,8 +132,8 @@ async def test_replay_stores_what_recovered_and_leaves_permanent_failures(tmp_pa
         )
 
     site = SiteServer({"/recovering": recovering})
-    db = f"sqlite:///{tmp_path / 's.db'}"
-    dl_url = f"sqlite:///{tmp_path / 'dead_letter.db'}"
+    db = store_url
+    dl_url = f"sqlite:///{tmp_path / 'dead_letter.db'}"  # as _options gives the flow
     with site:
         urls = [site.url("/recovering"), site.url("/missing")]
         first = await quarrycore.flows.crawl.quarry_crawl(

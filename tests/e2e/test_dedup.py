@@ -39,8 +39,10 @@ def _site(delay: float = 0.0) -> SiteServer:
     )
 
 
-async def test_the_same_article_under_three_urls_is_stored_once(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 's.db'}"
+async def test_the_same_article_under_three_urls_is_stored_once(
+    tmp_path: Path, store_url: str
+) -> None:
+    db = store_url
     with _site() as site:
         urls = [site.url(p) for p in ("/news/budget", "/print/budget", "/amp/budget")]
         result = await quarry_crawl(
@@ -57,8 +59,8 @@ async def test_the_same_article_under_three_urls_is_stored_once(tmp_path: Path) 
     assert result.failures_by_type == {}  # duplicates are pointers, not failures
 
 
-def test_duplicates_stay_exact_across_kill_9_and_resume(tmp_path: Path) -> None:
-    db = f"sqlite:///{tmp_path / 'quarry.db'}"
+def test_duplicates_stay_exact_across_kill_9_and_resume(tmp_path: Path, store_url: str) -> None:
+    db = store_url
     with _site(delay=0.5) as site:
         urls = [site.url(p) for p in ("/news/budget", "/print/budget", "/amp/budget")]
         env = quarry_env(tmp_path)
@@ -89,7 +91,9 @@ def test_duplicates_stay_exact_across_kill_9_and_resume(tmp_path: Path) -> None:
     assert set(store.duplicates("dups-k9")) == set(urls) - {docs[0]["url"]}
 
 
-async def test_a_near_duplicate_is_dropped_and_a_different_article_kept(tmp_path: Path) -> None:
+async def test_a_near_duplicate_is_dropped_and_a_different_article_kept(
+    tmp_path: Path, store_url: str
+) -> None:
     html = {"Content-Type": "text/html; charset=utf-8"}
     edited = ARTICLE.replace("Paragraph 7: the committee met", "Paragraph 7: the council met")
     other = "".join(
@@ -106,7 +110,7 @@ async def test_a_near_duplicate_is_dropped_and_a_different_article_kept(tmp_path
         "/a-edited": Response(200, page(edited), html),
         "/b": Response(200, page(other), html),
     }
-    db = f"sqlite:///{tmp_path / 's.db'}"
+    db = store_url
     with SiteServer(routes) as site:
         await quarry_crawl(
             urls=[site.url(p) for p in routes],

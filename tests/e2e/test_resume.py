@@ -162,9 +162,15 @@ def test_signal_handling(how: str, tmp_path: Path) -> None:
 
 
 def _kill_resume_loop(
-    tmp_path: Path, *, kills: int, pages: int, missing: int, reextract: bool = False
+    tmp_path: Path,
+    *,
+    kills: int,
+    pages: int,
+    missing: int,
+    reextract: bool = False,
+    db: str | None = None,
 ) -> DocumentStore:
-    db = f"sqlite:///{tmp_path / 'quarry.db'}"
+    db = db or f"sqlite:///{tmp_path / 'quarry.db'}"
     site = numbered_site(pages, missing=missing, delay=0.01)
     rng = random.Random(20261128)
     with site:
@@ -269,6 +275,12 @@ def test_pipeline_checkpoint_resume_e2e(tmp_path: Path) -> None:
     """1,000 URLs, SIGKILL at random moments 10 times, resumed until complete; then
     re-extracted from the archive, killed once half-way and resumed."""
     _kill_resume_loop(tmp_path, kills=10, pages=990, missing=10, reextract=True)
+
+
+@pytest.mark.postgres
+def test_kill_resume_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    """The same on a PostgreSQL store: 500 URLs, SIGKILL 5 times, resumed until complete."""
+    _kill_resume_loop(tmp_path, kills=5, pages=490, missing=10, db=postgres_url)
 
 
 @pytest.mark.slow
