@@ -63,6 +63,7 @@ async def quarry_crawl(
     database_block: str | None = None,
     recrawl_after: str | None = None,
     recrawl_changed_only: bool | None = None,
+    warc_files: list[str] | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
 
@@ -82,6 +83,11 @@ async def quarry_crawl(
     checked longer ago are fetched again, conditionally (a 304 or the same text is
     unchanged; a changed page gets a new version; a 404/410 is gone). ``job_id`` may be a
     template of the run's scheduled start time, e.g. ``news-{scheduled:%Y-%m-%d}``.
+
+    Archived crawls: ``warc_files`` (paths of WARC files, uncompressed or gzip per
+    record, as the worker sees them) instead of URLs: each response record is extracted,
+    filtered, deduplicated and stored like a fetched page, and no request is made; the
+    job resumes from the last committed record of each file.
     """
     settings = await settings_for_run(
         {
@@ -114,6 +120,7 @@ async def quarry_crawl(
         resume_from=resume_from,
         scope=scope if follows else None,
         sitemaps=sitemaps,
+        warc_files=warc_files or (),
     )
     return await run_request(request, settings)
 

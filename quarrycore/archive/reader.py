@@ -8,14 +8,12 @@ through the same decoding (Content-Encoding, charset), so extraction sees the sa
 from __future__ import annotations
 
 import io
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
-from warcio.exceptions import ArchiveLoadFailed
 
-from quarrycore.exceptions import ArchiveUnreadable, URLFailure
+from quarrycore.exceptions import ArchiveUnreadable, HTTPStatus, URLFailure
 from quarrycore.fetch.content import html_page
 from quarrycore.fetch.decoding import decode_body
 from quarrycore.records import Batch, Failure, FetchedPage, Outcome, UrlRecord, WarcRef
@@ -33,21 +31,36 @@ def read_page(root: Path, url: str, ref: WarcRef) -> FetchedPage:
         if record is None or record.rec_type != "response" or record.http_headers is None:
             raise ArchiveUnreadable(f"no response record at {ref.file}:{ref.offset}")
         raw = record.raw_stream.read()
-    except (OSError, ArchiveLoadFailed, zlib.error, EOFError, ValueError) as exc:
+    except ArchiveUnreadable:
+        raise
+    except Exception as exc:  # warcio raises anything on a damaged record (AttributeError too)
         raise ArchiveUnreadable(
             f"cannot read {ref.file}:{ref.offset}: {type(exc).__name__}: {exc}"
         ) from exc
     headers = record.http_headers
-    date = record.rec_headers.get_header("WARC-Date")
-    fetched_at = datetime.fromisoformat(date) if date else datetime.now(UTC)
+    status = int(headers.get_statuscode() or 0)
+    if not 200 <= status < 300:  # a redirect or an error, as archived: recorded, not extracted
+        raise HTTPStatus(f"HTTP {status} in the archived response", status_code=status)
+    target = record.rec_headers.get_header("WARC-Target-URI")
     return html_page(
         url=url,
-        final_url=record.rec_headers.get_header("WARC-Target-URI") or url,
-        status_code=int(headers.get_statuscode() or 0),
+        final_url=target.strip().strip("<>") if target else url,
+        status_code=status,
         content_type=headers.get_header("Content-Type"),
         body=decode_body(raw, headers.get_header("Content-Encoding")),
-        fetched_at=fetched_at,
+        fetched_at=_date(record.rec_headers.get_header("WARC-Date")),
     )
+
+
+def _date(value: str | None) -> datetime:
+    """A WARC-Date (ISO 8601, 'Z' for UTC); now when missing or unreadable."""
+    try:
+        moment = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        return datetime.now(UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def read_outcomes(root: Path, batch: Batch) -> list[Outcome]:

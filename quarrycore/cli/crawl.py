@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import os
 import sys
 from pathlib import Path
@@ -80,6 +81,13 @@ def crawl(
             help="Fetch again the job's URLs checked longer ago than this (1d, 12h, 30m).",
         ),
     ] = None,
+    warc: Annotated[
+        list[str] | None,
+        typer.Option("--warc", help="An archived crawl: a WARC file (or glob) to read, not fetch."),
+    ] = None,
+    warc_list: Annotated[
+        Path | None, typer.Option("--warc-list", help="A file listing WARC files, one a line.")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
 ) -> None:
     """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
@@ -100,6 +108,7 @@ def crawl(
         seeds=[mask_url(url, query=False) for url in seed or ()],
         job_id=resume or job_id,
         resume=resume is not None,
+        warc_files=_warc_files(warc or [], warc_list),
     )
     try:
         check_request(request, chosen)
@@ -124,6 +133,9 @@ def crawl(
         "sitemaps": sitemaps,
         "options": options or None,
     }
+    warc_files = _warc_files(warc or [], warc_list)
+    if warc_files:
+        parameters["warc_files"] = warc_files
     if recrawl_after is not None:
         try:
             parse_duration(recrawl_after)
@@ -141,6 +153,23 @@ def crawl(
             exclude=exclude or [],
         )
     _run(chosen, job, parameters, resume=resume is not None, progress=progress)
+
+
+def _warc_files(patterns: list[str], listing: Path | None) -> list[str]:
+    """Absolute paths of the WARC files named (globs expanded) and listed; a pattern that
+    matches nothing is kept as it is, for the job to refuse with its name."""
+    names = list(patterns)
+    if listing is not None:
+        try:
+            lines = listing.read_text().splitlines()
+        except OSError as exc:
+            raise fail(f"cannot read --warc-list {listing}: {exc}") from exc
+        names += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    found: list[str] = []
+    for name in names:
+        matches = sorted(glob.glob(os.path.expanduser(name)))
+        found += [str(Path(m).resolve()) for m in matches] or [name]
+    return found
 
 
 def reextract(

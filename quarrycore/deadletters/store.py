@@ -6,7 +6,7 @@ attempts, last time, message) and never adds one. A later success resolves the r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -72,9 +72,11 @@ class DeadLetterStore:
         task_run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         only_new: bool = False,
+        per_url: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
         """Record final failures; an existing row of the same (job, URL, stage) is updated
-        (``only_new``: left alone). Prefect's retries of one task run share its id, so a
+        (``only_new``: left alone). ``per_url`` adds metadata of a URL's own (its WARC
+        record, to read it again). Prefect's retries of one task run share its id, so a
         retry that records the same failure again does not count it twice."""
         if not failures:
             return
@@ -124,7 +126,7 @@ class DeadLetterStore:
                     if failure.retryable
                     else None,
                     "resolved_at": None,
-                    "metadata": metadata or {},
+                    "metadata": {**(metadata or {}), **(per_url or {}).get(failure.url, {})},
                 }
                 values = fit(dead_letters, values)
                 if row is None:

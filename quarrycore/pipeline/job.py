@@ -28,7 +28,7 @@ from quarrycore.credentials import mask_url
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.jobid import new_job_id, validate_job_id
-from quarrycore.pipeline import recrawl, reextract
+from quarrycore.pipeline import recrawl, reextract, warcintake
 from quarrycore.pipeline.inputs import hosts_of, input_origins, register, sitemap_pages
 from quarrycore.pipeline.request import JobRequest, ScopeRequest, check_request
 from quarrycore.pipeline.result import CrawlResult
@@ -160,12 +160,17 @@ async def open_job(
         origins: list[str] = []
         if request.scope is not None or request.sitemaps:  # the inputs' sites are needed
             origins = await asyncio.to_thread(input_origins, request.inputs(), drop_params=drop)
+        recorded = await asyncio.to_thread(store.job_settings, job_id)
+        # A job of input WARC files stays one: a resume reads its records, never the web.
+        archived = bool(request.warc_files) or recorded.get("input") == "warc"
+        if known and request.warc_files and recorded.get("input") != "warc":
+            raise ConfigError(f"job {job_id!r} crawls the web: give WARC files to a new job")
         if request.scope is not None:
             scope = request.scope.scope(hosts_of(origins))
-        elif request.reextract:
-            scope = CrawlScope()  # the links were followed by the crawl already
+        elif request.reextract or archived:
+            scope = CrawlScope()  # links: followed by the crawl already, or not ours to follow
         else:
-            saved = (await asyncio.to_thread(store.job_settings, job_id)).get("crawl_scope")
+            saved = recorded.get("crawl_scope")
             scope = CrawlScope.from_json(saved) if saved else CrawlScope()
         found: list[str] = []
         if request.sitemaps:  # within the scope asked for, else on the inputs' own hosts
@@ -174,12 +179,21 @@ async def open_job(
         if (request.resuming or request.reextract) and checkpoint is None and not known:
             raise _nothing_to_resume(job_id, settings)
         new_job = not known and checkpoint is None and not found
-        if new_job and not await asyncio.to_thread(request.has_inputs):
+        paths = warcintake.input_paths(request.warc_files)
+        if new_job and not paths and not await asyncio.to_thread(request.has_inputs):
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
-        job_settings = {**settings.recorded(), "crawl_scope": scope.to_json()}
+        job_settings = {
+            **settings.recorded(),
+            "crawl_scope": scope.to_json(),
+            "input": "warc" if archived else "web",
+        }
         await asyncio.to_thread(store.start_job, job_id, job_settings)
         lease = store.lease(job_id, ttl=settings.job_lock_ttl)
         await asyncio.to_thread(lease.acquire)
+        if paths:
+            await asyncio.to_thread(
+                warcintake.register_files, store, dead_letters, job_id, paths, settings, lease
+            )
         if request.reextract:
             await asyncio.to_thread(reextract.start, store, job_id, settings, lease)
         elif settings.recrawl_after is not None and known:
@@ -206,7 +220,7 @@ async def open_job(
         before=JobCounts(job_id),
         resumed_from=checkpoint.stage if checkpoint else None,
         generated_id=request.job_id is None and checkpoint is None,
-        source="archive" if request.reextract else "web",
+        source="archive" if request.reextract or archived else "web",
     )
     try:
         inputs = itertools.chain(request.inputs(), found)

@@ -58,6 +58,7 @@ class JobRequest:
     scope: ScopeRequest | None = None  # None: no link following asked (a rerun keeps the job's)
     sitemaps: bool = False
     reextract: bool = False  # the job's pages read from its WARC archive, not fetched
+    warc_files: Sequence[str] = ()  # input WARC files (an archived crawl): read, not fetched
 
     @property
     def resuming(self) -> bool:
@@ -82,5 +83,14 @@ def check_request(request: JobRequest, settings: QuarrySettings) -> None:
         raise ConfigError("resume needs the job id (or resume_from, a checkpoint file)")
     if request.urls_file:
         next(read_urls_file(request.urls_file), None)  # missing or unreadable: ConfigError
-    if not request.job_id and not request.resuming and not request.has_inputs():
+    if request.warc_files and (request.urls or request.urls_file or request.seeds):
+        raise ConfigError("give WARC files or URLs to a job, not both")
+    if request.warc_files and request.scope is not None:
+        raise ConfigError("a job of WARC files follows no links: drop the crawl scope")
+    if (
+        not request.job_id
+        and not request.resuming
+        and not request.warc_files
+        and not request.has_inputs()
+    ):
         raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")

@@ -178,6 +178,10 @@ class Committer:
             flow_run_id=flow_run_id,
             task_run_id=task_run_id,
             metadata={"batch": batch.index},
+            per_url={
+                url: {"warc_file": ref.file, "warc_offset": ref.offset}
+                for url, ref in batch.warc_refs.items()
+            },
         )
         self.dead_letters.resolve(
             batch.job_id, [doc.url for doc in documents] + [n.url for n in batch.not_modified]

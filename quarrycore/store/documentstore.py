@@ -18,7 +18,15 @@ from typing import Any, Literal
 from quarrycore.db import make_engine
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.records import Document, Failure, NotModified, Validators, WarcRef
-from quarrycore.store import documents, frontier, identity, jobs, reextract, revisits
+from quarrycore.store import (
+    documents,
+    frontier,
+    identity,
+    jobs,
+    reextract,
+    revisits,
+    warcinput,
+)
 from quarrycore.store.commit import BatchOutcome, Verdicts, commit
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
@@ -264,6 +272,32 @@ class DocumentStore:
         """URL -> how many versions of its page the job has."""
         with self.engine.connect() as conn:
             return revisits.version_counts(conn, job_id)
+
+    # -- input WARC files (warcinput.py) -------------------------------------------------
+    def warc_progress(self, job_id: str, name: str) -> tuple[int, bool]:
+        """(the offset to go on from, whether it is done) of an input WARC file."""
+        with self.engine.connect() as conn:
+            return warcinput.progress(conn, job_id, name)
+
+    def register_warc_records(
+        self,
+        job_id: str,
+        name: str,
+        records: Sequence[tuple[str, WarcRef]],
+        *,
+        next_offset: int,
+        done: bool,
+        failures: Sequence[Failure] = (),
+        lease: JobLock | None = None,
+    ) -> int:
+        """Add an input file's records as pending URLs and move its progress, atomically."""
+        with self.engine.begin() as conn:
+            jobs.serialize_commits(conn, job_id)
+            if lease is not None:
+                lease.fence(conn)
+            return warcinput.register(
+                conn, job_id, name, records, next_offset=next_offset, done=done, failures=failures
+            )
 
     # -- re-extraction from the archive (reextract.py) ---------------------------------
     def archived_files(self, job_id: str) -> list[str]:

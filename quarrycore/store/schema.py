@@ -148,6 +148,19 @@ document_versions = sa.Table(
     sa.Column("warc_length", sa.BigInteger),
 )
 
+# Input WARC files of a job (warcinput.py): how far each has been registered (the next
+# record's offset) and whether it is done, so a resumed job never reads one from its
+# start again.
+warc_inputs = sa.Table(
+    "warc_inputs",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("file_key", sa.String(40), primary_key=True),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("next_offset", sa.BigInteger, nullable=False),
+    sa.Column("done", sa.Boolean, nullable=False),
+)
+
 # LSH bands of stored documents' MinHash signatures: near-duplicate candidates.
 minhash_bands = sa.Table(
     "minhash_bands",

@@ -1,0 +1,97 @@
+"""Archived crawls in: WARC files written as a crawler writes them (gzip per record, one
+uncompressed, one cut short) go through the same pipeline as a live crawl: every
+response record ends stored, filtered, duplicate or failed with its reason, with the
+same text a live crawl of the same pages gives, and not one request is made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
+from quarrycore.flows.crawl import quarry_crawl
+from quarrycore.store import DocumentStore
+from tests.conftest import load_benchmark
+from tests.support.docsite import docsite_pages
+from tests.support.siteserver import Response, SiteServer
+from tests.support.warcfiles import cut, write_warc
+
+VERDICTS = {"stored", "filtered", "duplicate", "failed"}
+
+
+def _options(tmp_path: Path) -> dict[str, object]:
+    return {
+        "allow_private_networks": True,
+        "per_host_delay": 0,
+        "per_host_concurrency": 16,
+        "data_dir": str(tmp_path / "data"),
+        "dead_letter_url": f"sqlite:///{tmp_path / 'dead_letter.db'}",
+        "quality": {"enabled": True},
+    }
+
+
+def test_warc_records_are_stored_as_a_live_crawl_stores_them(tmp_path: Path) -> None:
+    bench = {f"/b/{name}": html for name, (html, _) in load_benchmark(60).items()}
+    docs = {f"/d/{i}": html for i, html in enumerate(docsite_pages(120).values()) if i % 3 == 0}
+    pages = {**bench, **docs}
+    archive = "http://archive.test"
+    odd = {
+        f"{archive}/moved": ("301 Moved Permanently", [("Location", "/b/x")], b""),
+        f"{archive}/missing": ("404 Not Found", [("Content-Type", "text/html")], b"gone"),
+        f"{archive}/logo.png": ("200 OK", [("Content-Type", "image/png")], b"\x89PNG\r\n\x1a\n"),
+    }
+    first = write_warc(
+        tmp_path / "bench.warc.gz", {archive + p: bench[p] for p in bench}, extra=odd
+    )
+    second = write_warc(tmp_path / "docs.warc", {archive + p: docs[p] for p in docs}, gzip=False)
+    torn_pages = {f"{archive}/t/{i}": html for i, html in enumerate(list(bench.values())[:5])}
+    torn = cut(write_warc(tmp_path / "torn.warc.gz", torn_pages), 300)
+
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    result = quarry_crawl(
+        job_id="archived",
+        database_url=db,
+        warc_files=[str(first), str(second), str(torn)],
+        options=_options(tmp_path),
+    )
+    store = DocumentStore(db)
+    states = store.url_states("archived")
+    records = [archive + p for p in pages] + list(odd) + list(torn_pages)[:-1]
+    assert set(records) <= set(states)
+    assert {state for state, _ in states.values()} <= VERDICTS
+    assert result.state == "completed" and result.pending_count == 0
+    assert states[f"{archive}/moved"] == ("failed", "HTTPStatus")
+    assert states[f"{archive}/missing"] == ("failed", "HTTPStatus")
+    assert states[f"{archive}/logo.png"] == ("failed", "NotHTML")
+    # The cut record: a failure naming the file and offset, a dead letter to read it again.
+    torn_rows = [url for url in states if url.startswith(f"{torn}#offset=")]
+    assert len(torn_rows) == 1 and states[torn_rows[0]] == ("failed", "ArchiveUnreadable")
+    letters = DeadLetterStore(f"sqlite:///{tmp_path / 'dead_letter.db'}").rows(
+        DeadLetterFilter(job_id="archived")
+    )
+    by_url = {row["url"]: row for row in letters}
+    assert by_url[torn_rows[0]]["metadata"]["warc_file"] == str(torn)
+    assert by_url[f"{archive}/logo.png"]["metadata"]["warc_file"] == str(first)
+    archived = {
+        d["url"].removeprefix(archive): d["content_hash"]
+        for d in store.iter_documents("archived", which="all")
+    }
+    store.close()
+
+    # The same pages crawled live: the same texts.
+    with SiteServer({p: Response(200, html) for p, html in pages.items()}) as site:
+        live = quarry_crawl(
+            urls=[site.url(p) for p in pages],
+            job_id="live",
+            database_url=db,
+            options=_options(tmp_path),
+        )
+        assert live.state == "completed"
+        prefix = site.url("")
+    store = DocumentStore(db)
+    crawled = {
+        d["url"].removeprefix(prefix.rstrip("/")): d["content_hash"]
+        for d in store.iter_documents("live", which="all")
+    }
+    assert len(crawled) > 50
+    assert {p: h for p, h in archived.items() if p in pages} == crawled
+    store.close()
