@@ -5,12 +5,16 @@ same text a live crawl of the same pages gives, and not one request is made."""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
 from pathlib import Path
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
 from tests.conftest import load_benchmark
+from tests.e2e.jobs import quarry_env, run_quarry, start_quarry, wait_for_processed
 from tests.support.docsite import docsite_pages
 from tests.support.siteserver import Response, SiteServer
 from tests.support.warcfiles import cut, write_warc
@@ -94,4 +98,49 @@ def test_warc_records_are_stored_as_a_live_crawl_stores_them(tmp_path: Path) -> 
     }
     assert len(crawled) > 50
     assert {p: h for p, h in archived.items() if p in pages} == crawled
+    store.close()
+
+
+def test_a_warc_job_killed_three_times_resumes_by_record(tmp_path: Path) -> None:
+    """Three files of 150 records, `quarry crawl --warc` SIGKILLed three times at random
+    moments, then run again: every record's URL has one verdict, no document twice, and
+    each file's records were registered once (a resumed scan starts at the last committed
+    offset, never at the file's start)."""
+    bodies = [html for html, _ in load_benchmark(50).values()]
+    files = []
+    urls: list[str] = []
+    for n in range(3):
+        pages = {f"http://archive.test/{n}/{i}": bodies[i % len(bodies)] for i in range(150)}
+        files.append(str(write_warc(tmp_path / f"part-{n}.warc.gz", pages)))
+        urls += pages
+    db = f"sqlite:///{tmp_path / 'quarry.db'}"
+    args = ["crawl", "--job-id", "cc", "--db", db, "--batch-size", "10", "--no-progress"]
+    args += [arg for name in files for arg in ("--warc", name)]
+    env = quarry_env(tmp_path)
+    rng = random.Random(20261129)
+    done = 0
+    for _ in range(3):
+        proc = start_quarry(args, tmp_path, env)
+        target = min(done + rng.randint(10, 60), len(urls) - 20)
+        try:
+            done = wait_for_processed(db, "cc", target, timeout=180, proc=proc)
+        except AssertionError:
+            proc.kill()
+            raise
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    final = run_quarry(args, tmp_path, env)
+    assert final.returncode == 0, (final.stdout + final.stderr)[-3000:]
+
+    store = DocumentStore(db)
+    states = store.url_states("cc")
+    assert set(states) == set(urls)  # 0 missing, nothing else
+    assert {state for state, _ in states.values()} <= VERDICTS - {"failed"}
+    docs = [d["url"] for d in store.iter_documents("cc", which="all")]
+    assert len(docs) == len(set(docs))  # no document twice
+    # Each URL points at its own record, in its own file.
+    records = store.warc_records("cc")
+    for url, (_, ref) in records.items():
+        assert ref is not None and ref.file.endswith(f"part-{url.split('/')[3]}.warc.gz")
+    assert len({ref for _, ref in records.values()}) == len(urls)
     store.close()
