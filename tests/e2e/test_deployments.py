@@ -344,3 +344,25 @@ def test_the_scheduled_deployment_refreshes_only_what_changed(
         with_body = [n for n, e in enumerate(asked) if e.status == 200]
         assert with_body == ([0, 1] if i < 3 else [0])
     store.close()
+
+
+def test_warc_deployment_takes_in_an_archived_crawl(stack: PrefectStack, tmp_path: Path) -> None:
+    """quarry-warc on a real server and worker: a WARC file's records stored, the job run
+    again reads nothing twice."""
+    from tests.support.warcfiles import write_warc
+
+    text = "Archived page {i}, with enough words of its own to be kept as a document. " * 4
+    pages = {
+        f"http://archive.test/{i}": f"<html><body><p>{text.format(i=i)}</p></body></html>".encode()
+        for i in range(30)
+    }
+    warc = write_warc(tmp_path / "in.warc.gz", pages)
+    params = _params(tmp_path, warc_files=[str(warc)], job_id="archived")
+    for _ in range(2):
+        run_id, result = stack.run_deployment("quarry-crawl/quarry-warc", params, watch=True)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert stack.flow_run(run_id)["state_type"] == "COMPLETED"
+    store = DocumentStore(params["database_url"])
+    counts = store.counts("archived")
+    assert (counts.stored, counts.pending, counts.failed) == (30, 0, 0)
+    assert sorted(d["url"] for d in store.iter_documents("archived")) == sorted(pages)
