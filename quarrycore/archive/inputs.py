@@ -58,9 +58,8 @@ def scan(
                 record.raw_stream.read()
                 end = offset + iterator.get_record_length()
         except Exception as exc:  # warcio raises anything on a damaged record (AttributeError too)
-            yield ScanChunk(
-                records, size, done=True, torn_at=end, error=f"{type(exc).__name__}: {exc}"
-            )
+            error = " ".join(f"{type(exc).__name__}: {exc}".split())  # warcio's are multi-line
+            yield ScanChunk(records, size, done=True, torn_at=max(start, end), error=error)
             return
         # warcio ends quietly at a truncated last record: a gzip member it could not
         # inflate is left over after the last whole one; an uncompressed record cut short

@@ -61,3 +61,14 @@ def test_registration_goes_on_from_the_last_committed_offset(
     assert set(refs) == set(pages) and len({r.offset for r in refs.values() if r}) == 25
     lease.release()
     store.close()
+
+
+def test_a_file_gzipped_as_a_whole_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import gzip
+
+    plain = write_warc(tmp_path / "p.warc", {"http://a.test/1": b"<html>1</html>"}, gzip=False)
+    whole = tmp_path / "whole.warc.gz"
+    whole.write_bytes(gzip.compress(plain.read_bytes()))
+    (chunk,) = inputs.scan(whole, 0, drop_params=frozenset())
+    assert chunk.records == [] and chunk.done and chunk.torn_at == 0
+    assert chunk.error is not None and "warcio recompress" in chunk.error
