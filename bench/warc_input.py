@@ -5,6 +5,7 @@ same run; and how fast warcio and fastwarc merely read the records.
 The WARC files (gzip per record) are written first from the extraction benchmark's 181
 articles and pages of a documentation site (Debian's python3.11-doc), each page once.
 
+    .venv/bin/python -m pip install fastwarc faust-cchardet python-magic  # the bench's own
     .venv/bin/python bench/warc_input.py --docs 400
 """
 
