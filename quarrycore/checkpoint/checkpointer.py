@@ -51,6 +51,7 @@ def snapshot(
         database_url=settings.database_url,
         urls_remaining=remaining,
         store_id=store.store_id,
+        warc_inputs=store.warc_input_progress(job_id),
     )
 
 

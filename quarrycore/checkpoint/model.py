@@ -60,6 +60,11 @@ class CheckpointFields(BaseModel):
         description="True when urls_remaining lists every pending URL. Otherwise the "
         "remaining URLs are the job's pending rows in the store (database_url)."
     )
+    warc_inputs: dict[str, int] = Field(
+        default_factory=dict,
+        description="A job of input WARC files: each file and the offset its reading goes on "
+        "from (-1: read to its end). Empty for a crawl of the web.",
+    )
     database_url: str = Field(description="The store (password hidden): the commit point.")
     store_id: str | None = Field(
         None,
@@ -90,6 +95,7 @@ class PipelineCheckpoint(CheckpointFields):
         database_url: str,
         urls_remaining: list[str] | None,
         store_id: str | None = None,
+        warc_inputs: dict[str, int] | None = None,
     ) -> PipelineCheckpoint:
         by_stage: dict[str, int] = {}
         for key, count in counts.failures_by_type.items():
@@ -115,6 +121,7 @@ class PipelineCheckpoint(CheckpointFields):
             urls_remaining_complete=complete,
             database_url=mask_url(database_url),
             store_id=store_id,
+            warc_inputs=dict(warc_inputs or {}),
         )
 
     @classmethod

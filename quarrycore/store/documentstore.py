@@ -279,6 +279,11 @@ class DocumentStore:
         with self.engine.connect() as conn:
             return warcinput.progress(conn, job_id, name)
 
+    def warc_input_progress(self, job_id: str) -> dict[str, int]:
+        """Each input WARC file of the job -> the offset reading goes on from (-1: done)."""
+        with self.engine.connect() as conn:
+            return warcinput.all_progress(conn, job_id)
+
     def register_warc_records(
         self,
         job_id: str,

@@ -88,3 +88,13 @@ def register(
         update=["next_offset", "done"],
     )
     return added
+
+
+def all_progress(conn: sa.Connection, job_id: str) -> dict[str, int]:
+    """Each input file of the job -> the offset its reading goes on from (-1: done)."""
+    rows = conn.execute(
+        sa.select(warc_inputs.c.file, warc_inputs.c.next_offset, warc_inputs.c.done).where(
+            warc_inputs.c.job_id == job_id
+        )
+    ).all()
+    return {str(row.file): -1 if row.done else int(row.next_offset) for row in rows}

@@ -10,6 +10,7 @@ import random
 import signal
 from pathlib import Path
 
+from quarrycore.checkpoint import read_checkpoint
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
 from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
@@ -144,3 +145,6 @@ def test_a_warc_job_killed_three_times_resumes_by_record(tmp_path: Path) -> None
         assert ref is not None and ref.file.endswith(f"part-{url.split('/')[3]}.warc.gz")
     assert len({ref for _, ref in records.values()}) == len(urls)
     store.close()
+    # The checkpoint lists each file's progress: all read to their end.
+    checkpoint = read_checkpoint(tmp_path / "checkpoints" / "cc.json")
+    assert checkpoint.warc_inputs == {str(Path(f).resolve()): -1 for f in files}

@@ -29,10 +29,13 @@ def write_warc(
         records = {url: ("200 OK", HTML, body) for url, body in pages.items()}
         records.update(extra or {})
         for url, (status, headers, body) in records.items():
+            # As Common Crawl does: the payload's type as identified (here: as declared).
+            kind = dict(headers).get("Content-Type", "").split(";")[0].strip()
             response = writer.create_warc_record(
                 url,
                 "response",
                 payload=io.BytesIO(body),
+                warc_headers_dict={"WARC-Identified-Payload-Type": kind} if kind else None,
                 http_headers=StatusAndHeaders(status, headers, protocol="HTTP/1.1"),
             )
             writer.write_record(response)
