@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
+from quarrycore.archive.files import open_binary, size_of
 from quarrycore.exceptions import InvalidURL
 from quarrycore.records import WarcRef
 from quarrycore.urls import normalize_url
@@ -32,14 +32,13 @@ class ScanChunk:
 
 
 def scan(
-    path: Path, start: int, *, drop_params: frozenset[str], chunk: int = 1000
+    name: str, start: int, *, drop_params: frozenset[str], chunk: int = 1000
 ) -> Iterator[ScanChunk]:
     """The response records of ``path`` from offset ``start``, ``chunk`` at a time (URL:
     the record's normalised ``WARC-Target-URI``; records without a valid one are
     skipped). An unreadable record ends the file with ``torn_at`` set."""
-    name = str(path)
-    with open(path, "rb") as stream:
-        size = path.stat().st_size
+    with open_binary(name) as stream:
+        size = size_of(name)
         gzipped = stream.read(2) == b"\x1f\x8b"
         stream.seek(start)
         iterator = ArchiveIterator(stream)

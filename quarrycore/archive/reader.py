@@ -13,6 +13,7 @@ from pathlib import Path
 
 from warcio.archiveiterator import ArchiveIterator
 
+from quarrycore.archive.files import is_url, open_binary
 from quarrycore.exceptions import ArchiveUnreadable, HTTPStatus, URLFailure
 from quarrycore.fetch.content import html_page
 from quarrycore.fetch.decoding import decode_body
@@ -24,7 +25,8 @@ def read_page(root: Path, url: str, ref: WarcRef) -> FetchedPage:
     :class:`ArchiveUnreadable` when the record cannot be read, and the fetch's own
     errors (``NotHTML``, ...) for what the crawl would have refused."""
     try:
-        with open(root / ref.file, "rb") as archive:
+        name = ref.file if is_url(ref.file) else str(root / ref.file)
+        with open_binary(name) as archive:
             archive.seek(ref.offset)
             data = archive.read(ref.length)
         record = next(iter(ArchiveIterator(io.BytesIO(data))), None)

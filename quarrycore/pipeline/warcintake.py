@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
+from quarrycore.archive.files import checked
 from quarrycore.archive.inputs import scan
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.exceptions import ConfigError
 from quarrycore.records import Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore, JobLock
@@ -20,23 +19,17 @@ from quarrycore.store import DocumentStore, JobLock
 logger = logging.getLogger("quarrycore.job")
 
 
-def input_paths(files: Sequence[str]) -> list[Path]:
-    """The input files as absolute paths; a missing one is a :class:`ConfigError`."""
-    paths = [Path(name).expanduser().resolve() for name in files]
-    missing = [str(path) for path in paths if not path.is_file()]
-    if missing:
-        raise ConfigError(
-            f"no such WARC file: {missing[0]}"
-            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-        )
-    return paths
+def input_paths(files: Sequence[str]) -> list[str]:
+    """The input files as the job keeps them (local paths absolute, URLs as given), each
+    found readable first; a :class:`ConfigError` names the first that is not."""
+    return [checked(name) for name in files]
 
 
 def register_files(
     store: DocumentStore,
     dead_letters: DeadLetterStore,
     job_id: str,
-    paths: Sequence[Path],
+    paths: Sequence[str],
     settings: QuarrySettings,
     lease: JobLock,
 ) -> int:
@@ -44,14 +37,13 @@ def register_files(
     stopped; returns how many URLs were new. A damaged or truncated record ends its file
     with a failure (and a dead letter) naming the file and the offset."""
     added = 0
-    for path in paths:
-        name = str(path)
+    for name in paths:
         offset, done = store.warc_progress(job_id, name)
         if done:
             continue
         if offset:
             logger.info("job %s: going on with %s from offset %d", job_id, name, offset)
-        for chunk in scan(path, offset, drop_params=settings.drop_params):
+        for chunk in scan(name, offset, drop_params=settings.drop_params):
             failures: list[Failure] = []
             if chunk.torn_at is not None:
                 failures.append(
