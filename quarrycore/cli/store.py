@@ -92,7 +92,16 @@ def export(
         datetime | None,
         typer.Option(
             "--changed-since",
-            help="Only versions stored and pages gone since then (an incremental export).",
+            help="Only versions stored and pages gone since then (an incremental export); "
+            "UTC unless the time has an offset.",
+            formats=[
+                "%Y-%m-%d",
+                "%Y-%m-%dT%H:%M",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M:%S.%f",
+                "%Y-%m-%dT%H:%M:%S%z",
+                "%Y-%m-%d %H:%M:%S",
+            ],
         ),
     ] = None,
 ) -> None:

@@ -75,3 +75,46 @@ def test_failed_urls_finish_the_job_and_an_unknown_job_is_an_error(tmp_path: Pat
     assert crawl.returncode == 0, crawl.stderr[-2000:]
     unreachable = _quarry("status", "--job-id", "nope", cwd=tmp_path)
     assert unreachable.returncode == 2 and "no job 'nope'" in unreachable.stderr
+
+
+def test_export_versions_and_changes_since_a_date(tmp_path: Path) -> None:
+    """`quarry export --versions all` gives a page's history, `--changed-since` only what
+    was stored (or found gone) since then."""
+    from datetime import UTC, datetime, timedelta
+
+    from quarrycore.store import DocumentStore
+    from tests.unit.test_store import doc
+
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    store = DocumentStore(db)
+    store.start_job("v", {})
+    store.add_urls("v", ["http://x/a", "http://x/b"])
+    store.commit_batch("v", [doc("http://x/a", "first"), doc("http://x/b", "steady")], [])
+    between = datetime.now(UTC)
+    cutoff, _ = store.begin_recrawl("v", datetime.now(UTC) + timedelta(seconds=5))
+    store.make_due("v", cutoff, 0, 100)
+    store.commit_batch("v", [doc("http://x/a", "second"), doc("http://x/b", "steady")], [])
+    store.close()
+
+    def export(*extra: str) -> list[dict[str, object]]:
+        out = tmp_path / "out.jsonl"
+        done = _quarry(
+            "export", "--db", db, "--job-id", "v", "--out", str(out), *extra, cwd=tmp_path
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        return [json.loads(line) for line in out.read_text().splitlines()]
+
+    assert sorted((r["url"], r["version"]) for r in export()) == [
+        ("http://x/a", 2),
+        ("http://x/b", 1),
+    ]
+    history = sorted((r["url"], r["version"]) for r in export("--versions", "all"))
+    assert history == [("http://x/a", 1), ("http://x/a", 2), ("http://x/b", 1)]
+    since = between.strftime("%Y-%m-%dT%H:%M:%S.%f")
+    assert [(r["url"], r["text"]) for r in export("--changed-since", since)] == [
+        ("http://x/a", "second")
+    ]
+    bad = _quarry(
+        "export", "--db", db, "--out", str(tmp_path / "x"), "--versions", "some", cwd=tmp_path
+    )
+    assert bad.returncode != 0 and "latest or all" in bad.stdout + bad.stderr
