@@ -35,10 +35,14 @@ def status(
                 raise fail(f"no job {job_id!r} in {mask_url(chosen.database_url)}")
             job_ids = [job_id] if job_id else store.job_ids()
             report = [(store.job_status(job), store.counts(job)) for job in job_ids]
+            inputs = {job: store.warc_input_progress(job) for job in job_ids}
         finally:
             store.close()
     if as_json:
-        rows = [{"status": state, **asdict(counts)} for state, counts in report]
+        rows = [
+            {"status": state, **asdict(counts), "warc_inputs": inputs[counts.job_id]}
+            for state, counts in report
+        ]
         typer.echo(json.dumps(rows, indent=2))
         return
     table = Table(
@@ -71,6 +75,10 @@ def status(
             failures or "-",
         )
     console.print(table)
+    for job, files in inputs.items():  # a job of input WARC files: how far each is read
+        for name, offset in sorted(files.items()):
+            where = "read" if offset < 0 else f"registered up to byte {offset:,}"
+            console.print(f"{job}: {name}: {where}")
 
 
 def export(

@@ -5,6 +5,7 @@ same text a live crawl of the same pages gives, and not one request is made."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -148,6 +149,11 @@ def test_a_warc_job_killed_three_times_resumes_by_record(tmp_path: Path) -> None
     # The checkpoint lists each file's progress: all read to their end.
     checkpoint = read_checkpoint(tmp_path / "checkpoints" / "cc.json")
     assert checkpoint.warc_inputs == {str(Path(f).resolve()): -1 for f in files}
+    # So does `quarry status`.
+    status = run_quarry(["status", "--job-id", "cc", "--db", db, "--json"], tmp_path, env)
+    assert status.returncode == 0, status.stderr
+    (row,) = json.loads(status.stdout)
+    assert row["warc_inputs"] == checkpoint.warc_inputs and row["pending"] == 0
 
 
 def test_a_remote_warc_is_read_by_range_not_downloaded_first(tmp_path: Path) -> None:
