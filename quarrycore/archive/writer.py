@@ -30,6 +30,7 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
+from quarrycore.durable import fsync_directory
 from quarrycore.records import Batch, Exchange, UrlRecord, WarcRef
 
 # Kept out of the archived headers under another name: httpx hands over the body with
@@ -99,7 +100,7 @@ class WarcArchive:
         )
         self._writer.write_record(info)
         self._sync()
-        _fsync_dir(directory)  # the new file's name survives a power cut too
+        fsync_directory(directory)  # the new file's name survives a power cut too
 
     def _sync(self) -> None:
         if self._out is not None:
@@ -161,11 +162,3 @@ def _reason(exchange: Exchange) -> str:
 def _target(url: str) -> str:
     parts = urlsplit(url)
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from quarrycore.checkpoint.model import PipelineCheckpoint
+from quarrycore.durable import fsync_directory
 from quarrycore.exceptions import CorruptCheckpoint
 from quarrycore.jobid import validate_job_id
 
@@ -40,7 +41,7 @@ class CheckpointFile:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_directory(self.directory)
+        fsync_directory(self.directory)
         return target
 
 
@@ -50,12 +51,3 @@ def read_checkpoint(path: Path) -> PipelineCheckpoint:
     except FileNotFoundError as exc:
         raise CorruptCheckpoint(f"no checkpoint file at {path}") from exc
     return PipelineCheckpoint.parse(raw, source=str(path))
-
-
-def _fsync_directory(directory: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

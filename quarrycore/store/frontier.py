@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from quarrycore.db import upsert
 from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
 from quarrycore.store import jobs
-from quarrycore.store.revisits import visits as visits_of
+from quarrycore.store.revisits import current_run
 from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, GONE, PENDING, STORED, job_urls
 from quarrycore.urls import url_key
 
@@ -290,21 +290,24 @@ def pending_urls(conn: sa.Connection, job_id: str, limit: int) -> list[str] | No
 
 
 def counts(conn: sa.Connection, job_id: str) -> JobCounts:
-    by_state: dict[str, int] = dict(
-        conn.execute(
-            sa.select(job_urls.c.state, sa.func.count())
-            .where(job_urls.c.job_id == job_id)
-            .group_by(job_urls.c.state)
-        )
-        .tuples()
-        .all()
-    )
+    # One pass over the job's rows gives both the verdicts and what the current round's
+    # visits found (a large job's checkpoint reads this after every batch).
+    run = current_run(conn, job_id)
+    by_state: dict[str, int] = {}
+    visits: dict[str, int] = {}
+    for state, visit, visit_run, n in conn.execute(
+        sa.select(job_urls.c.state, job_urls.c.visit, job_urls.c.visit_run, sa.func.count())
+        .where(job_urls.c.job_id == job_id)
+        .group_by(job_urls.c.state, job_urls.c.visit, job_urls.c.visit_run)
+    ).all():
+        by_state[state] = by_state.get(state, 0) + n
+        if visit is not None and (visit_run or 1) == run:
+            visits[visit] = visits.get(visit, 0) + n
     by_type = conn.execute(
         sa.select(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type, sa.func.count())
         .where(job_urls.c.job_id == job_id, job_urls.c.state.in_((FAILED, FILTERED)))
         .group_by(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type)
     ).tuples()
-    run, visits = visits_of(conn, job_id)
     failures: dict[str, int] = {}
     filtered_by: dict[str, int] = {}
     for state, stage, etype, n in by_type:

@@ -265,22 +265,6 @@ def mark_gone(conn: sa.Connection, job_id: str, urls: Sequence[str], run: int) -
     )
 
 
-def visits(conn: sa.Connection, job_id: str) -> tuple[int, dict[str, int]]:
-    """(the job's current round, what its visits found: new, changed, unchanged, gone,
-    failed -> URLs)."""
-    run = current_run(conn, job_id)
-    rows = conn.execute(
-        sa.select(job_urls.c.visit, sa.func.count())
-        .where(
-            job_urls.c.job_id == job_id,
-            job_urls.c.visit_run == run,
-            job_urls.c.visit.is_not(None),
-        )
-        .group_by(job_urls.c.visit)
-    ).all()
-    return run, {str(visit): int(n) for visit, n in rows}
-
-
 def version_counts(conn: sa.Connection, job_id: str) -> dict[str, int]:
     """URL -> how many versions the job has of it (earlier ones and the latest)."""
     earlier: dict[str, int] = dict(
