@@ -64,7 +64,7 @@ class BlockMirror:
 
     async def save(self, checkpoint: PipelineCheckpoint) -> None:
         block = PipelineCheckpointBlock.from_checkpoint(checkpoint, inline_limit=self._inline_limit)
-        await block.asave(checkpoint_block_name(checkpoint.job_id), overwrite=True)
+        await block.asave(checkpoint_block_name(checkpoint.name), overwrite=True)
 
     async def load(self, job_id: str) -> PipelineCheckpoint | None:
         try:

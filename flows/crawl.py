@@ -15,22 +15,28 @@ from prefect import get_run_logger
 from prefect.artifacts import acreate_table_artifact
 from prefect.client.orchestration import get_client
 from prefect.exceptions import TerminationSignal
-from prefect.runtime import flow_run
+from prefect.runtime import deployment, flow_run
 
 from quarrycore.exceptions import RunStopped
 from quarrycore.flows._compat import sync_compatible_flow
 from quarrycore.flows.batchloop import artifact_key, run_batches_of
+from quarrycore.flows.fanout import FanOutProgress, launcher_for, shard_run_name
 from quarrycore.flows.hooks import mark_saved_on_stop, mirror_for, on_cancellation, on_crashed
 from quarrycore.flows.parameters import resolve_job_id, settings_for_run
+from quarrycore.pipeline.fanout import run_shards
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.request import JobRequest, ScopeRequest
 from quarrycore.pipeline.result import CrawlResult
+from quarrycore.pipeline.signals import StopSignals
 from quarrycore.settings import QuarrySettings
-from quarrycore.tasks.job import finish_job_task, open_job_task
+from quarrycore.tasks.job import finish_job_task, open_job_task, open_shard_task
 
 
 def _run_name() -> str:
     job_id = resolve_job_id(flow_run.parameters.get("job_id"), flow_run.scheduled_start_time)
+    shard = flow_run.parameters.get("shard")
+    if job_id and shard is not None:
+        return shard_run_name(job_id, int(shard))
     return str(job_id) if job_id else "quarry-crawl"
 
 
@@ -64,6 +70,8 @@ async def quarry_crawl(
     recrawl_after: str | None = None,
     recrawl_changed_only: bool | None = None,
     warc_files: list[str] | None = None,
+    shards: int | None = None,
+    shard: int | None = None,
 ) -> CrawlResult:
     """Crawl ``urls`` (and those of ``urls_file``), extract and store them under ``job_id``.
 
@@ -88,6 +96,11 @@ async def quarry_crawl(
     record, as the worker sees them) instead of URLs: each response record is extracted,
     filtered, deduplicated and stored like a fetched page, and no request is made; the
     job resumes from the last committed record of each file.
+
+    Fan-out: ``shards`` > 1 splits the job by host into that many shards, each run as a
+    flow run of this run's deployment (any worker of the pool takes it; without a
+    deployment, as local processes); this run watches them, runs again a shard whose
+    worker died, and sums up. ``shard`` is how such a run is told its shard.
     """
     settings = await settings_for_run(
         {
@@ -121,6 +134,8 @@ async def quarry_crawl(
         scope=scope if follows else None,
         sitemaps=sitemaps,
         warc_files=warc_files or (),
+        shards=shards,
+        shard=shard,
     )
     return await run_request(request, settings)
 
@@ -129,11 +144,19 @@ async def run_request(request: JobRequest, settings: QuarrySettings) -> CrawlRes
     """Open the job, run its batches as tasks, finish it: the body of the crawl flow and
     of the re-extract flow (``request.reextract``)."""
     run_id = str(flow_run.id) if flow_run.id else None
-    job = await open_job_task(request, settings, run_id, mirror_for(settings))
+    if request.shard is not None and request.job_id:
+        job = await open_shard_task(
+            request.job_id, request.shard, settings, run_id, mirror_for(settings)
+        )
+    else:
+        job = await open_job_task(request, settings, run_id, mirror_for(settings))
     try:
         await _announce(job)
         try:
-            signals = await run_batches_of(job)
+            if request.shards and request.shard is None:
+                signals = await _fan_out(job, request.shards)
+            else:
+                signals = await run_batches_of(job)
         except RunStopped:
             await job.checkpointer.save_or_warn("interrupted", mirror=True)
             raise
@@ -145,6 +168,40 @@ async def run_request(request: JobRequest, settings: QuarrySettings) -> CrawlRes
         return result
     finally:
         await asyncio.to_thread(job.close)
+
+
+async def _fan_out(job: OpenJob, shards: int) -> StopSignals:
+    """Run the job's shards as runs of their own; this run watches and sums up."""
+    launcher = launcher_for(deployment.id, job.job_id, dict(flow_run.parameters))
+    signals, report = await run_shards(
+        job,
+        shards,
+        launcher,
+        poll=job.settings.shard_poll_interval,
+        on_progress=FanOutProgress(job.job_id),
+    )
+    states = await asyncio.to_thread(job.store.shards.states, job.job_id)
+    await acreate_table_artifact(
+        key=artifact_key("quarry-shards", job.job_id),
+        table=[
+            {
+                "shard": s.shard,
+                "hosts": s.hosts,
+                "done": s.done,
+                "pending": s.pending,
+                "runs": s.runs,
+                "status": s.status,
+            }
+            for s in states
+        ],
+        description=f"QuarryCore job {job.job_id}: its shards"
+        + (
+            f"; runs found dead and started again: {len(report.abandoned)}"
+            if report.abandoned
+            else ""
+        ),
+    )
+    return signals
 
 
 async def _announce(job: OpenJob) -> None:

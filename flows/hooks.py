@@ -55,6 +55,7 @@ async def _save_from_hook(flow_run: FlowRun, stage: CheckpointStage) -> None:
             pipeline_id=str(flow_run.id),
             start_time=flow_run.start_time or datetime.now(UTC),
             mirror=mirror_for(settings),
+            shard=params.get("shard"),
         )
         checkpoint = await checkpointer.save(stage, mirror=True)
         logger.warning(

@@ -124,6 +124,12 @@ class QuarrySettings(BaseSettings):
     job_lock_ttl: float = Field(
         60.0, gt=0, description="Seconds after its last heartbeat that a job lock expires."
     )
+    shard_poll_interval: float = Field(
+        2.0,
+        gt=0,
+        description="A job fanned out: seconds between the parent run's looks at its shards' "
+        "runs and leases (a dead worker's shard is started again at the next look).",
+    )
 
     # Batching and concurrency.
     # 100 URLs a task: a task run costs ~7-11 ms client-side and the default server records

@@ -9,6 +9,7 @@ from quarrycore.checkpoint import CheckpointMirror, CheckpointStage
 from quarrycore.pipeline.job import OpenJob, finish_job, open_job
 from quarrycore.pipeline.request import JobRequest
 from quarrycore.pipeline.result import CrawlResult
+from quarrycore.pipeline.shardjob import open_shard
 from quarrycore.settings import QuarrySettings
 
 
@@ -21,6 +22,18 @@ async def open_job_task(
 ) -> OpenJob:
     """Check the request, take the job's lease, register its inputs, first checkpoint."""
     return await open_job(request, settings, run_id=run_id, mirror=mirror)
+
+
+@task(name="open-shard", cache_policy=NO_CACHE, persist_result=False)
+async def open_shard_task(
+    job_id: str,
+    shard: int,
+    settings: QuarrySettings,
+    run_id: str | None,
+    mirror: CheckpointMirror | None,
+) -> OpenJob:
+    """Take one shard of a job fanned out (its own lease), first checkpoint of it."""
+    return await open_shard(job_id, shard, settings, run_id=run_id, mirror=mirror)
 
 
 @task(name="finish-job", cache_policy=NO_CACHE, persist_result=False)

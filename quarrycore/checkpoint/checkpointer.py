@@ -38,10 +38,15 @@ def snapshot(
     stage: CheckpointStage,
     pipeline_id: str | None,
     start_time: datetime,
+    shard: int | None = None,
 ) -> PipelineCheckpoint:
-    """The checkpoint the store implies right now (blocking: run it in a thread)."""
-    counts = store.counts(job_id)
-    remaining = store.pending_urls(job_id, settings.checkpoint_inline_urls)
+    """The checkpoint the store implies right now, of the job or of one ``shard`` of it
+    (blocking: run it in a thread)."""
+    counts = store.counts(job_id, shard)
+    remaining = store.pending_urls(job_id, settings.checkpoint_inline_urls, shard)
+    done: list[int] = []
+    if shard is None and store.shards.count(job_id):
+        done = [s.shard for s in store.shards.states(job_id) if s.pending == 0]
     return PipelineCheckpoint.from_counts(
         counts,
         stage=stage,
@@ -52,6 +57,8 @@ def snapshot(
         urls_remaining=remaining,
         store_id=store.store_id,
         warc_inputs=store.warc_input_progress(job_id),
+        shard=shard,
+        shards_done=done,
     )
 
 
@@ -68,8 +75,10 @@ class JobCheckpointer:
         pipeline_id: str | None,
         start_time: datetime,
         mirror: CheckpointMirror | None = None,
+        shard: int | None = None,
     ) -> None:
         self._store = store
+        self.shard = shard
         self._job_id = job_id
         self._settings = settings
         self.pipeline_id = pipeline_id  # the run (Prefect flow run id) that saves
@@ -101,6 +110,7 @@ class JobCheckpointer:
                 stage=stage,
                 pipeline_id=self.pipeline_id,
                 start_time=self._start_time,
+                shard=self.shard,
             )
             await asyncio.to_thread(self._file.write, checkpoint)
             interval = self._settings.checkpoint_block_interval

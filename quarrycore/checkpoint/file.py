@@ -20,17 +20,18 @@ class CheckpointFile:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def path(self, job_id: str) -> Path:
-        return self.directory / f"{validate_job_id(job_id)}.json"
+    def path(self, name: str) -> Path:
+        """The file of ``name``: a job id, or a shard's checkpoint name."""
+        return self.directory / f"{validate_job_id(name)}.json"
 
-    def read(self, job_id: str) -> PipelineCheckpoint | None:
-        path = self.path(job_id)
+    def read(self, name: str) -> PipelineCheckpoint | None:
+        path = self.path(name)
         return read_checkpoint(path) if path.exists() else None
 
     def write(self, checkpoint: PipelineCheckpoint) -> Path:
-        target = self.path(checkpoint.job_id)
+        target = self.path(checkpoint.name)
         self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = self.directory / f".{checkpoint.job_id}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = self.directory / f".{checkpoint.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         data = checkpoint.model_dump_json(indent=1).encode("utf-8")
         try:
             with open(tmp, "wb") as handle:

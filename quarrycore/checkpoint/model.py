@@ -23,6 +23,11 @@ SCHEMA_VERSION = 1
 CheckpointStage = Literal["running", "interrupted", "cancelled", "crashed", "failed", "completed"]
 
 
+def checkpoint_name(job_id: str, shard: int | None = None) -> str:
+    """The job's checkpoint name, or its shard's (``job.shard-2``)."""
+    return job_id if shard is None else f"{job_id}.shard-{shard}"
+
+
 class CheckpointFields(BaseModel):
     """Where a job stood when the checkpoint was taken: the fields, each described."""
 
@@ -65,6 +70,16 @@ class CheckpointFields(BaseModel):
         description="A job of input WARC files: each file and the offset its reading goes on "
         "from (-1: read to its end). Empty for a crawl of the web.",
     )
+    shard: int | None = Field(
+        None,
+        description="Of a job fanned out: the shard this checkpoint is of (its file "
+        "{job_id}.shard-{shard}.json); None for the job as a whole.",
+    )
+    shards_done: list[int] = Field(
+        default_factory=list,
+        description="Of a job fanned out, in the job's own checkpoint: the shards with "
+        "no pending URL (a resume starts only the others).",
+    )
     database_url: str = Field(description="The store (password hidden): the commit point.")
     store_id: str | None = Field(
         None,
@@ -96,6 +111,8 @@ class PipelineCheckpoint(CheckpointFields):
         urls_remaining: list[str] | None,
         store_id: str | None = None,
         warc_inputs: dict[str, int] | None = None,
+        shard: int | None = None,
+        shards_done: list[int] | None = None,
     ) -> PipelineCheckpoint:
         by_stage: dict[str, int] = {}
         for key, count in counts.failures_by_type.items():
@@ -122,7 +139,14 @@ class PipelineCheckpoint(CheckpointFields):
             database_url=mask_url(database_url),
             store_id=store_id,
             warc_inputs=dict(warc_inputs or {}),
+            shard=shard,
+            shards_done=list(shards_done or []),
         )
+
+    @property
+    def name(self) -> str:
+        """The file's (and the Block's) name: the job id, with its shard if it has one."""
+        return checkpoint_name(self.job_id, self.shard)
 
     @classmethod
     def parse(cls, raw: bytes, *, source: str) -> PipelineCheckpoint:

@@ -56,6 +56,7 @@ class OpenJob:
     resumed_from: CheckpointStage | None = None
     generated_id: bool = False  # no job id was given: the run may want to show this one
     source: Literal["web", "archive"] = "web"  # archive: a re-extraction (reextract.py)
+    shard: int | None = None  # of a job fanned out: the one shard this run crawls
     started: float = field(default_factory=time.monotonic)
 
     def close(self) -> None:
@@ -261,7 +262,7 @@ async def _register(
 async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult, CheckpointStage]:
     """The job's result from the store, its final checkpoint, and its status: completed,
     or interrupted when a stop was asked and URLs are left (else, as it stands)."""
-    counts = await asyncio.to_thread(job.store.counts, job.job_id)
+    counts = await asyncio.to_thread(job.store.counts, job.job_id, job.shard)
     result = CrawlResult.from_counts(
         counts,
         duration_s=time.monotonic() - job.started,
@@ -272,6 +273,9 @@ async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult
         "interrupted" if stop_requested and result.pending_count else result.state
     )
     await job.checkpointer.save_or_warn(stage, mirror=True)
+    if job.shard is not None:  # the job's status is its parent run's
+        await asyncio.to_thread(job.store.shards.set_status, job.job_id, job.shard, stage)
+        return result, stage
     await asyncio.to_thread(job.store.set_job_status, job.job_id, stage)
     if job.source == "archive" and not stop_requested:
         left = await asyncio.to_thread(job.store.archived_pending_page, job.job_id, 0, 1)

@@ -59,6 +59,8 @@ class JobRequest:
     sitemaps: bool = False
     reextract: bool = False  # the job's pages read from its WARC archive, not fetched
     warc_files: Sequence[str] = ()  # input WARC files (an archived crawl): read, not fetched
+    shards: int | None = None  # fan the job out into this many shards (fanout.py)
+    shard: int | None = None  # run only this shard of a job fanned out
 
     @property
     def resuming(self) -> bool:
@@ -85,6 +87,12 @@ def check_request(request: JobRequest, settings: QuarrySettings) -> None:
         next(read_urls_file(request.urls_file), None)  # missing or unreadable: ConfigError
     if request.warc_files and (request.urls or request.urls_file or request.seeds):
         raise ConfigError("give WARC files or URLs to a job, not both")
+    if request.shards is not None and request.shards < 1:
+        raise ConfigError(f"shards must be 1 or more, not {request.shards}")
+    if request.shards and request.shards > 1 and (request.warc_files or request.reextract):
+        raise ConfigError("fan-out splits a crawl of the web by host: not a job of WARC files")
+    if request.shard is not None and not request.job_id:
+        raise ConfigError("a shard's run needs the job id")
     if request.warc_files and request.scope is not None:
         raise ConfigError("a job of WARC files follows no links: drop the crawl scope")
     if (

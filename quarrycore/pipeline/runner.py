@@ -114,9 +114,9 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
     # a commit waiting for a lock) must never delay them past the lease's TTL.
     lease_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quarry-lease")
     background = [
-        asyncio.create_task(_keep_saving(job.checkpointer, settings.checkpoint_interval)),
+        asyncio.create_task(keep_saving(job.checkpointer, settings.checkpoint_interval)),
         asyncio.create_task(
-            _keep_lease(job.lease, settings.job_lock_ttl / 3, lease_thread, lease_lost)
+            keep_lease(job.lease, settings.job_lock_ttl / 3, lease_thread, lease_lost)
         ),
     ]
     for task in background:
@@ -134,7 +134,7 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
             )
             if signals.stop_requested or not job.scope.follows_links:
                 return
-            if (await asyncio.to_thread(job.store.counts, job.job_id)).pending == 0:
+            if (await asyncio.to_thread(job.store.counts, job.job_id, job.shard)).pending == 0:
                 return
 
     try:
@@ -151,7 +151,7 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
     return signals
 
 
-async def _keep_saving(checkpointer: JobCheckpointer, every: float) -> None:
+async def keep_saving(checkpointer: JobCheckpointer, every: float) -> None:
     """Periodic checkpoints; a failed save is reported and tried at the next turn. URLs
     queued for a paused or Crawl-delayed host are said too (a worker has no progress
     line: its log shows why the job is slow)."""
@@ -163,7 +163,7 @@ async def _keep_saving(checkpointer: JobCheckpointer, every: float) -> None:
             logger.info("%d URLs waiting for their host (longest %.0f s)", waiting, longest)
 
 
-async def _keep_lease(
+async def keep_lease(
     lease: JobLock,
     every: float,
     thread: ThreadPoolExecutor,
@@ -231,7 +231,7 @@ async def _batches(job: OpenJob, batch_size: int, outage_wait: float) -> AsyncIt
             yield Batch.of(job_id, index, urls, depths, refs)
         else:
             read = functools.partial(
-                asyncio.to_thread, store.pending_page, job_id, after, batch_size
+                asyncio.to_thread, store.pending_page, job_id, after, batch_size, job.shard
             )
             page = await outlast_outage(read, limit=outage_wait, what="reading pending URLs")
             if not page:

@@ -31,6 +31,7 @@ from quarrycore.store.commit import BatchOutcome, Verdicts, commit
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
 from quarrycore.store.schema import DUPLICATE, FILTERED, STORED, create_tables
+from quarrycore.store.shards import ShardBook
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,9 +94,9 @@ class DocumentStore:
         with self.engine.connect() as conn:
             return jobs.job_ids(conn)
 
-    def lease(self, job_id: str, *, ttl: float) -> JobLock:
-        """The lease of ``job_id`` for this run (``acquire`` it to hold the job)."""
-        return JobLock(self.engine, job_id, ttl=ttl)
+    def lease(self, job_id: str, *, ttl: float, shard: int | None = None) -> JobLock:
+        """The lease of ``job_id`` (or of its ``shard``) for this run (``acquire`` it)."""
+        return JobLock(self.engine, job_id, ttl=ttl, shard=shard)
 
     # -- the frontier -----------------------------------------------------------------
     def add_urls(
@@ -123,17 +124,17 @@ class DocumentStore:
         return frontier.iter_pages(self.engine, job_id, batch_size)
 
     def pending_page(
-        self, job_id: str, after_seq: int, limit: int
+        self, job_id: str, after_seq: int, limit: int, shard: int | None = None
     ) -> list[tuple[str, int, int, Validators]]:
         """Up to ``limit`` pending (URL, seq, depth, validators) after ``after_seq``."""
         with self.engine.connect() as conn:
-            return frontier.pending_page(conn, job_id, after_seq, limit)
+            return frontier.pending_page(conn, job_id, after_seq, limit, shard)
 
-    def pending_urls(self, job_id: str, limit: int) -> list[str] | None:
-        """All pending URLs of the job in order, or ``None`` when there are more than
-        ``limit`` (then the store itself is the list)."""
+    def pending_urls(self, job_id: str, limit: int, shard: int | None = None) -> list[str] | None:
+        """All pending URLs of the job (or shard) in order, or ``None`` when there are more
+        than ``limit`` (then the store itself is the list)."""
         with self.engine.connect() as conn:
-            return frontier.pending_urls(conn, job_id, limit)
+            return frontier.pending_urls(conn, job_id, limit, shard)
 
     def requeue(self, job_id: str, urls: Sequence[str]) -> int:
         """Make failed URLs of the job pending again (a dead-letter replay); URLs the job
@@ -333,9 +334,15 @@ class DocumentStore:
             return reextract.records(conn, job_id)
 
     # -- reading ----------------------------------------------------------------------
-    def counts(self, job_id: str) -> JobCounts:
+    def counts(self, job_id: str, shard: int | None = None) -> JobCounts:
+        """Where the job (or one shard of it) stands."""
         with self.engine.connect() as conn:
-            return frontier.counts(conn, job_id)
+            return frontier.counts(conn, job_id, shard)
+
+    @property
+    def shards(self) -> ShardBook:
+        """The shards of jobs fanned out (``shards.py``)."""
+        return ShardBook(self.engine)
 
     def url_states(self, job_id: str) -> dict[str, tuple[str, str | None]]:
         """Every URL of the job with its state and error type (for tests and tools)."""

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from quarrycore.db import upsert
 from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
-from quarrycore.store import jobs
+from quarrycore.store import jobs, shards
 from quarrycore.store.revisits import current_run
 from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, GONE, PENDING, STORED, job_urls
-from quarrycore.urls import url_key
+from quarrycore.urls import host_of, url_key
 
 _INSERT_CHUNK = 5000
 _ERROR_TYPE_LENGTH: int = job_urls.c.error_type.type.length or 64  # type: ignore[attr-defined]
@@ -111,6 +111,9 @@ def _insert_new(
     if not fresh:
         return 0
     now = datetime.now(UTC)
+    hosts = {key: host_of(by_key[key][0])[:255] for key in fresh}
+    fanned_out = shards.shard_count(conn, job_id)
+    shard_of = shards.assign_hosts(conn, job_id, hosts.values(), fanned_out) if fanned_out else {}
     rows = []
     for i, key in enumerate(fresh, start=1):
         url, depth, failure = by_key[key]
@@ -125,6 +128,8 @@ def _insert_new(
                 "stage": None if failure is None else failure.stage,
                 "error_type": None if failure is None else failure.error_type[:_ERROR_TYPE_LENGTH],
                 "updated_at": now,
+                "host": hosts[key],
+                "shard": shard_of.get(hosts[key]),
             }
         )
     upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
@@ -237,8 +242,13 @@ def requeue(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> int:
     return int(conn.execute(query).rowcount)
 
 
+def _in_shard(shard: int | None) -> list[sa.ColumnElement[bool]]:
+    """The condition that keeps a shard's rows (none: the whole job)."""
+    return [] if shard is None else [job_urls.c.shard == shard]
+
+
 def pending_page(
-    conn: sa.Connection, job_id: str, after_seq: int, limit: int
+    conn: sa.Connection, job_id: str, after_seq: int, limit: int, shard: int | None = None
 ) -> list[tuple[str, int, int, Validators]]:
     """Up to ``limit`` pending (URL, seq, depth, validators of its last response when it
     is a revisit) after
@@ -257,6 +267,7 @@ def pending_page(
             job_urls.c.job_id == job_id,
             job_urls.c.state == PENDING,
             job_urls.c.seq > after_seq,
+            *_in_shard(shard),
         )
         .order_by(job_urls.c.seq)
         .limit(limit)
@@ -274,12 +285,14 @@ def pending_page(
     ]
 
 
-def pending_urls(conn: sa.Connection, job_id: str, limit: int) -> list[str] | None:
+def pending_urls(
+    conn: sa.Connection, job_id: str, limit: int, shard: int | None = None
+) -> list[str] | None:
     """All pending URLs in order, or ``None`` when there are more than ``limit``."""
     rows = (
         conn.execute(
             sa.select(job_urls.c.url)
-            .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING)
+            .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING, *_in_shard(shard))
             .order_by(job_urls.c.seq)
             .limit(limit + 1)
         )
@@ -289,7 +302,7 @@ def pending_urls(conn: sa.Connection, job_id: str, limit: int) -> list[str] | No
     return None if len(rows) > limit else list(rows)
 
 
-def counts(conn: sa.Connection, job_id: str) -> JobCounts:
+def counts(conn: sa.Connection, job_id: str, shard: int | None = None) -> JobCounts:
     # One pass over the job's rows gives both the verdicts and what the current round's
     # visits found (a large job's checkpoint reads this after every batch).
     run = current_run(conn, job_id)
@@ -297,7 +310,7 @@ def counts(conn: sa.Connection, job_id: str) -> JobCounts:
     visits: dict[str, int] = {}
     for state, visit, visit_run, n in conn.execute(
         sa.select(job_urls.c.state, job_urls.c.visit, job_urls.c.visit_run, sa.func.count())
-        .where(job_urls.c.job_id == job_id)
+        .where(job_urls.c.job_id == job_id, *_in_shard(shard))
         .group_by(job_urls.c.state, job_urls.c.visit, job_urls.c.visit_run)
     ).all():
         by_state[state] = by_state.get(state, 0) + n
@@ -305,7 +318,11 @@ def counts(conn: sa.Connection, job_id: str) -> JobCounts:
             visits[visit] = visits.get(visit, 0) + n
     by_type = conn.execute(
         sa.select(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type, sa.func.count())
-        .where(job_urls.c.job_id == job_id, job_urls.c.state.in_((FAILED, FILTERED)))
+        .where(
+            job_urls.c.job_id == job_id,
+            job_urls.c.state.in_((FAILED, FILTERED)),
+            *_in_shard(shard),
+        )
         .group_by(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type)
     ).tuples()
     failures: dict[str, int] = {}

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from quarrycore.db import db_epoch, upsert
 from quarrycore.exceptions import JobLocked, JobLockLost
-from quarrycore.store.schema import jobs
+from quarrycore.store.schema import job_shards, jobs
 
 
 def serialize_commits(conn: sa.Connection, job_id: str) -> None:
@@ -121,7 +121,7 @@ def new_owner() -> str:
     return f"{_machine()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-def _holder_is_dead(owner: str) -> bool:
+def holder_is_dead(owner: str) -> bool:
     machine, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
     if machine != _machine() or not pid_text.isdigit():
@@ -136,56 +136,76 @@ def _holder_is_dead(owner: str) -> bool:
 
 
 class JobLock:
-    """The lease of one job in one store, and its fencing token once acquired."""
+    """The lease of one job in one store, and its fencing token once acquired; with
+    ``shard``, the lease of that shard of a job fanned out (its row in ``job_shards``,
+    the same columns and rules): shards of one job run at once, each under its own."""
 
-    def __init__(self, engine: Engine, job_id: str, *, ttl: float, owner: str | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        job_id: str,
+        *,
+        ttl: float,
+        owner: str | None = None,
+        shard: int | None = None,
+    ):
         self._engine = engine
         self.job_id = job_id
+        self.shard = shard
         self.ttl = ttl
         self.owner = owner or new_owner()
         self.token: int | None = None
+        self._table = jobs if shard is None else job_shards
+        self._key = [self._table.c.job_id == job_id]
+        if shard is not None:
+            self._key.append(job_shards.c.shard == shard)
+
+    @property
+    def _what(self) -> str:
+        return f"job {self.job_id!r}" + ("" if self.shard is None else f" shard {self.shard}")
 
     def acquire(self) -> int:
         """Take the lease (free, expired, or held by a dead process of this machine);
         returns the new fencing token. Raises :class:`JobLocked` otherwise."""
+        t = self._table
         with self._engine.begin() as conn:
             now = db_epoch(conn.dialect.name)
             holder = conn.execute(
                 sa.select(
-                    jobs.c.lock_owner,
-                    jobs.c.lock_token,
-                    jobs.c.lock_expires,
-                    jobs.c.lock_heartbeat,
+                    t.c.lock_owner,
+                    t.c.lock_token,
+                    t.c.lock_expires,
+                    t.c.lock_heartbeat,
                     now.label("now"),
-                ).where(jobs.c.job_id == self.job_id)
+                ).where(*self._key)
             ).one_or_none()
             if holder is None:
-                raise JobLocked(f"job {self.job_id!r} does not exist")
+                raise JobLocked(f"{self._what} does not exist")
             owner, token, expires, heartbeat, db_now = holder
             if expires is None and heartbeat is not None:
                 # A lease written before expiry times were kept: judge it as before.
                 seen = heartbeat if heartbeat.tzinfo else heartbeat.replace(tzinfo=UTC)
                 expires = seen.timestamp() + self.ttl
-            dead = owner is not None and _holder_is_dead(owner)
+            dead = owner is not None and holder_is_dead(owner)
             free = owner is None or owner == self.owner or expires is None or expires < db_now
             free = free or dead
             if not free:
                 left = expires - db_now if expires is not None else 0.0
                 raise JobLocked(
-                    f"job {self.job_id!r} is being run by {owner}; wait for it to finish, "
+                    f"{self._what} is being run by {owner}; wait for it to finish, "
                     f"or for its lease to expire (in {left:.0f} s without a heartbeat)"
                 )
             # Compare-and-set on owner and token: of two runs that both saw the lease
             # free, one wins. An expiry is checked again as the row is written: a
             # holder's commit in flight renews it, and then the lease is not free.
             new_token = (token or 0) + 1
-            still_free = [] if dead or owner in (None, self.owner) else [_expired(now)]
+            still_free = [] if dead or owner in (None, self.owner) else [_expired(t, now)]
             taken = conn.execute(
-                jobs.update()
+                t.update()
                 .where(
-                    jobs.c.job_id == self.job_id,
-                    _is(jobs.c.lock_owner, owner),
-                    _is(jobs.c.lock_token, token),
+                    *self._key,
+                    _is(t.c.lock_owner, owner),
+                    _is(t.c.lock_token, token),
                     *still_free,
                 )
                 .values(
@@ -196,7 +216,7 @@ class JobLock:
                 )
             ).rowcount
             if taken != 1:
-                raise JobLocked(f"job {self.job_id!r} was taken by another run just now")
+                raise JobLocked(f"{self._what} was taken by another run just now")
         self.token = new_token
         return new_token
 
@@ -205,12 +225,13 @@ class JobLock:
         it), or raise :class:`JobLockLost` so the transaction commits nothing. On
         PostgreSQL the row stays locked until that transaction ends, so a taker waits
         for a commit in flight instead of racing it."""
+        t = self._table
         renewed = conn.execute(
-            jobs.update()
+            t.update()
             .where(
-                jobs.c.job_id == self.job_id,
-                jobs.c.lock_owner == self.owner,
-                jobs.c.lock_token == self.token,
+                *self._key,
+                t.c.lock_owner == self.owner,
+                t.c.lock_token == self.token,
             )
             .values(
                 lock_expires=db_epoch(conn.dialect.name) + self.ttl,
@@ -219,7 +240,7 @@ class JobLock:
         ).rowcount
         if renewed != 1:
             raise JobLockLost(
-                f"job {self.job_id!r}: this run's lease was taken by another run (its "
+                f"{self._what}: this run's lease was taken by another run (its "
                 "heartbeats stopped for longer than the lease's time to live); it stops "
                 "without committing"
             )
@@ -230,16 +251,17 @@ class JobLock:
             self.fence(conn)
 
     def release(self) -> None:
+        t = self._table
         with self._engine.begin() as conn:
             conn.execute(
-                jobs.update()
-                .where(jobs.c.job_id == self.job_id, jobs.c.lock_owner == self.owner)
+                t.update()
+                .where(*self._key, t.c.lock_owner == self.owner)
                 .values(lock_owner=None, lock_heartbeat=None, lock_expires=None)
             )
 
 
-def _expired(now: sa.ColumnElement[float]) -> sa.ColumnElement[bool]:
-    return sa.or_(jobs.c.lock_expires.is_(None), jobs.c.lock_expires < now)
+def _expired(t: sa.Table, now: sa.ColumnElement[float]) -> sa.ColumnElement[bool]:
+    return sa.or_(t.c.lock_expires.is_(None), t.c.lock_expires < now)
 
 
 def _is(column: sa.ColumnElement[object], value: object) -> sa.ColumnElement[bool]:

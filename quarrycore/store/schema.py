@@ -67,6 +67,8 @@ jobs = sa.Table(
     sa.Column("visit_run", sa.Integer),
     sa.Column("recrawl_cutoff", sa.DateTime(timezone=True)),
     sa.Column("recrawl_cursor", sa.BigInteger),
+    # A job fanned out (shards.py): into how many shards (NULL: one run does it all).
+    sa.Column("shards", sa.Integer),
 )
 
 job_urls = sa.Table(
@@ -98,6 +100,10 @@ job_urls = sa.Table(
     sa.Column("prior_state", sa.String(16)),
     sa.Column("visit", sa.String(16)),
     sa.Column("visit_run", sa.Integer),
+    # The URL's host[:port] (its politeness key), and of a job fanned out, the shard
+    # that crawls that host (shards.py; NULL: not split).
+    sa.Column("host", sa.String(255)),
+    sa.Column("shard", sa.Integer),
     sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
 )
 
@@ -159,6 +165,33 @@ warc_inputs = sa.Table(
     sa.Column("file", sa.Text, nullable=False),
     sa.Column("next_offset", sa.BigInteger, nullable=False),
     sa.Column("done", sa.Boolean, nullable=False),
+)
+
+# A job fanned out into shards (shards.py): each shard's lease (the same columns, and the
+# same fencing, as the job's own in ``jobs``), the flow run that runs it, and its status.
+job_shards = sa.Table(
+    "job_shards",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("shard", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("flow_run_id", sa.String(64)),
+    sa.Column("runs", sa.Integer),
+    sa.Column("lock_owner", sa.String(200)),
+    sa.Column("lock_heartbeat", sa.DateTime(timezone=True)),
+    sa.Column("lock_token", sa.BigInteger),
+    sa.Column("lock_expires", sa.Float),
+)
+
+# Which shard crawls each host of a job fanned out: one host, one shard, so a host's
+# politeness limits hold across the whole job (a link to a new host gets one here).
+job_hosts = sa.Table(
+    "job_hosts",
+    metadata,
+    sa.Column("job_id", sa.String(128), primary_key=True),
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("shard", sa.Integer, nullable=False),
 )
 
 # LSH bands of stored documents' MinHash signatures: near-duplicate candidates.

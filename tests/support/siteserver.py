@@ -98,6 +98,9 @@ class SiteServer:
         self.log: list[tuple[float, str]] = []  # (wall-clock time, path) of each request
         # Each request's path and headers, and the status and body bytes answered.
         self.exchanges: list[Exchange] = []
+        # Requests being answered now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self.host = host
         self._httpd = _Server((host, port), self._handler_class())
         self._thread: threading.Thread | None = None
@@ -145,6 +148,16 @@ class SiteServer:
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 path = self.path
                 hits = server._record(path)
                 route = server.routes.get(path)

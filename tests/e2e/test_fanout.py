@@ -1,0 +1,166 @@
+"""One job fanned out into shards run as local processes (a run without a deployment):
+split by host, every URL stored once, no host asked by two shards at once, links that
+lead to another shard's host crawled by that shard, a SIGKILLed shard run again by the
+parent, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from quarrycore.flows.crawl import quarry_crawl
+from quarrycore.store import DocumentStore
+from quarrycore.store.schema import job_shards, job_urls
+from tests.e2e.jobs import PAGE_TEXT
+from tests.support.siteserver import Response, SiteServer, html_page
+
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+
+
+def linked_hosts(
+    stack: ExitStack, hosts: int, pages: int, *, delay: float = 0.0
+) -> list[SiteServer]:
+    """``hosts`` servers (each its own host:port), each with ``pages`` pages and an
+    index listing them; page i also links to page i+1 of the next host."""
+    servers = [SiteServer(delay=delay) for _ in range(hosts)]
+    for h, server in enumerate(servers):
+        following = servers[(h + 1) % hosts]
+        index = "".join(f'<a href="/p/{i}.html">page {i}</a> ' for i in range(pages))
+        server.routes["/"] = Response(200, html_page(f"Host {h}", f"<nav>{index}</nav>"), HTML)
+        for i in range(pages):
+            text = PAGE_TEXT.format(i=f"{h}-{i}") * 3
+            nxt = following.url(f"/p/{(i + 1) % pages}.html")
+            link = f'<a href="{nxt}">next host</a>'
+            server.routes[f"/p/{i}.html"] = Response(
+                200, html_page(f"Host {h} page {i}", text + link), HTML
+            )
+        stack.enter_context(server)
+    return servers
+
+
+def _options() -> dict[str, object]:
+    return {"per_host_concurrency": 2, "job_lock_ttl": 10, "shard_poll_interval": 0.5}
+
+
+def test_fan_out_into_local_processes_stores_every_url_once(store_url: str) -> None:
+    with ExitStack() as stack:
+        servers = linked_hosts(stack, hosts=5, pages=40)
+        # Half of each host's pages are inputs; the rest only reachable by links, most
+        # of them from another host (another shard's).
+        urls = [s.url(f"/p/{i}.html") for s in servers for i in range(0, 40, 2)]
+        result = quarry_crawl(
+            urls=urls,
+            job_id="fan",
+            database_url=store_url,
+            shards=3,
+            max_depth=1,
+            same_host=False,
+            allow_domains=["127.0.0.1"],
+            options=_options(),
+        )
+        assert result.state == "completed"
+        assert result.stored_count == 5 * 40
+        for server in servers:
+            counts = server.counts()
+            assert set(counts) == {f"/p/{i}.html" for i in range(40)} | {"/robots.txt"}
+            # robots.txt: once a run of the shard (a shard runs again for links found later)
+            assert max(n for path, n in counts.items() if path != "/robots.txt") == 1
+            assert server.peak_in_flight <= 2
+    store = DocumentStore(store_url)
+    try:
+        with store.engine.connect() as conn:
+            hosts_per_shard = conn.execute(
+                sa.select(job_urls.c.host, sa.func.count(sa.distinct(job_urls.c.shard)))
+                .where(job_urls.c.job_id == "fan")
+                .group_by(job_urls.c.host)
+            ).all()
+            statuses = conn.execute(
+                sa.select(job_shards.c.shard, job_shards.c.status).where(
+                    job_shards.c.job_id == "fan"
+                )
+            ).all()
+        assert len(hosts_per_shard) == 5
+        assert all(n == 1 for _, n in hosts_per_shard), "a host in two shards"
+        assert sorted(statuses) == [(0, "completed"), (1, "completed"), (2, "completed")]
+        states = store.shards.states("fan")
+        assert sum(s.done for s in states) == 200 and all(s.pending == 0 for s in states)
+    finally:
+        store.close()
+    checkpoint = json.loads(Path("checkpoints/fan.json").read_text())
+    assert checkpoint["shards_done"] == [0, 1, 2]
+    assert checkpoint["stored_count"] == 200 and checkpoint["pending_count"] == 0
+    for k in range(3):
+        shard = json.loads(Path(f"checkpoints/fan.shard-{k}.json").read_text())
+        assert shard["shard"] == k and shard["pending_count"] == 0
+
+
+@pytest.mark.postgres
+def test_a_killed_shard_process_is_run_again_by_the_parent(postgres_url: str) -> None:
+    """SIGKILL one shard's process mid-job: the parent starts the shard again; every page
+    stored once, and no page asked for again after the commit that gave its verdict."""
+    import threading
+
+    with ExitStack() as stack:
+        servers = linked_hosts(stack, hosts=4, pages=60, delay=0.02)
+        urls = [s.url(f"/p/{i}.html") for s in servers for i in range(60)]
+        killed: list[int] = []
+
+        def kill_one() -> None:
+            store = DocumentStore(postgres_url)
+            deadline = time.monotonic() + 120
+            try:
+                while time.monotonic() < deadline and not killed:
+                    if store.job_exists("fan-kill") and store.shards.count("fan-kill"):
+                        for shard in store.shards.states("fan-kill"):
+                            run = shard.flow_run_id or ""
+                            if run.startswith("pid-") and shard.held and 5 < shard.done:
+                                os.kill(int(run.removeprefix("pid-")), signal.SIGKILL)
+                                killed.append(shard.shard)
+                                return
+                    time.sleep(0.05)
+            finally:
+                store.close()
+
+        killer = threading.Thread(target=kill_one)
+        killer.start()
+        result = quarry_crawl(
+            urls=urls,
+            job_id="fan-kill",
+            database_url=postgres_url,
+            shards=2,
+            batch_size=10,
+            options=_options(),
+        )
+        killer.join()
+        assert killed, "no shard was killed"
+        assert result.state == "completed" and result.stored_count == 240
+        store = DocumentStore(postgres_url)
+        try:
+            states = {s.shard: s for s in store.shards.states("fan-kill")}
+            assert states[killed[0]].runs >= 2, "the killed shard was not run again"
+            with store.engine.connect() as conn:
+                committed = dict(
+                    conn.execute(
+                        sa.select(job_urls.c.url, job_urls.c.updated_at).where(
+                            job_urls.c.job_id == "fan-kill"
+                        )
+                    ).all()
+                )
+        finally:
+            store.close()
+        asked: Counter[str] = Counter()
+        for server in servers:
+            for when, path in server.log:
+                url = server.url(path)
+                if url in committed:
+                    asked[url] += 1
+                    assert when <= committed[url].timestamp() + 0.001, f"{url} asked after commit"
+        assert set(asked) == set(urls)
