@@ -22,7 +22,7 @@ from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
 from quarrycore.store import jobs, shards
 from quarrycore.store.revisits import current_run
 from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, GONE, PENDING, STORED, job_urls
-from quarrycore.urls import host_of, url_key
+from quarrycore.urls import url_key
 
 _INSERT_CHUNK = 5000
 _ERROR_TYPE_LENGTH: int = job_urls.c.error_type.type.length or 64  # type: ignore[attr-defined]
@@ -111,7 +111,7 @@ def _insert_new(
     if not fresh:
         return 0
     now = datetime.now(UTC)
-    hosts = {key: host_of(by_key[key][0])[:255] for key in fresh}
+    hosts = {key: shards.host_key(by_key[key][0]) for key in fresh}
     fanned_out = shards.shard_count(conn, job_id)
     shard_of = shards.assign_hosts(conn, job_id, hosts.values(), fanned_out) if fanned_out else {}
     rows = []

@@ -118,8 +118,16 @@ def _fill_hosts(conn: sa.Connection, job_id: str) -> None:
             job_urls.update()
             .where(job_urls.c.job_id == job_id, job_urls.c.url_key == sa.bindparam("k"))
             .values(host=sa.bindparam("h")),
-            [{"k": key, "h": host_of(url)[:255]} for key, url in rows],
+            [{"k": key, "h": host_key(url)} for key, url in rows],
         )
+
+
+def host_key(url: str) -> str:
+    """The URL's host[:port] as kept in ``job_urls.host`` (its politeness key)."""
+    try:
+        return host_of(url)[:255]
+    except ValueError:  # an invalid input, failed at registration: a host of its own
+        return ""
 
 
 def assign_hosts(

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,7 @@ class PrefectStack:
     env: dict[str, str]
     home: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def prefect(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -102,6 +103,8 @@ def start_stack(
     *,
     server_env: Mapping[str, str] | None = None,
     client_env: Mapping[str, str] | None = None,
+    workers: int = 1,
+    worker_args: Sequence[str] = (),
 ) -> Iterator[PrefectStack]:
     """The server gets ``server_env`` on top; the set-up, the worker and ``stack.prefect``
     get ``client_env`` (e.g. PREFECT_SERVER_API_AUTH_STRING vs PREFECT_API_AUTH_STRING)."""
@@ -157,20 +160,28 @@ def start_stack(
             timeout=300,
         )
         assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
-        worker_log = open(tmp / "worker.log", "wb")  # noqa: SIM115
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", "quarry-pool"],
-            cwd=ROOT,
-            env=env,
-            stdout=worker_log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        stack.processes.append(worker)
+        for n in range(workers):
+            stack.workers.append(start_worker(stack, tmp / f"worker{n or ''}.log", worker_args))
+            stack.processes.append(stack.workers[-1])
         yield stack
     finally:
         for proc in reversed(stack.processes):
             stop_group(proc)
+
+
+def start_worker(
+    stack: PrefectStack, log_path: Path, args: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """A `prefect worker start` of the project's pool, in its own session."""
+    log = open(log_path, "ab")  # noqa: SIM115
+    return subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "quarry-pool", *args],
+        cwd=ROOT,
+        env=stack.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def new_postgres_database(admin_url: str) -> tuple[str, str]:
