@@ -88,6 +88,14 @@ def crawl(
     warc_list: Annotated[
         Path | None, typer.Option("--warc-list", help="A file listing WARC files, one a line.")
     ] = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            min=1,
+            help="Split the job by host into N shards, each run by its own process.",
+        ),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show a live progress bar.")] = True,
 ) -> None:
     """Crawl URLs, extract their text and store it. Ctrl-C stops after committing the
@@ -109,6 +117,7 @@ def crawl(
         job_id=resume or job_id,
         resume=resume is not None,
         warc_files=_warc_files(warc or [], warc_list),
+        shards=shards,
     )
     try:
         check_request(request, chosen)
@@ -133,6 +142,8 @@ def crawl(
         "sitemaps": sitemaps,
         "options": options or None,
     }
+    if shards is not None:
+        parameters["shards"] = shards
     warc_files = _warc_files(warc or [], warc_list)
     if warc_files:
         parameters["warc_files"] = warc_files

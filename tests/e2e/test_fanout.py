@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from quarrycore.flows.crawl import quarry_crawl
 from quarrycore.store import DocumentStore
 from quarrycore.store.schema import job_shards, job_urls
-from tests.e2e.jobs import PAGE_TEXT
+from tests.e2e.jobs import PAGE_TEXT, quarry_env, run_quarry
 from tests.support.siteserver import Response, SiteServer, html_page
 
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -164,3 +164,25 @@ def test_a_killed_shard_process_is_run_again_by_the_parent(postgres_url: str) ->
                     asked[url] += 1
                     assert when <= committed[url].timestamp() + 0.001, f"{url} asked after commit"
         assert set(asked) == set(urls)
+
+
+def test_quarry_crawl_with_shards_from_the_command_line(tmp_path: Path) -> None:
+    with ExitStack() as stack:
+        servers = linked_hosts(stack, hosts=3, pages=10)
+        urls = [s.url(f"/p/{i}.html") for s in servers for i in range(10)]
+        db = f"sqlite:///{tmp_path / 'cli.db'}"
+        args = ["crawl", *urls, "--job-id", "cli-fan", "--db", db, "--shards", "2"]
+        result = run_quarry([*args, "--no-progress"], tmp_path, quarry_env(tmp_path))
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        bad = run_quarry(
+            ["crawl", "--warc", "x.warc", "--shards", "2"], tmp_path, quarry_env(tmp_path)
+        )
+        assert (
+            bad.returncode != 0 and "fan-out splits a crawl of the web" in bad.stdout + bad.stderr
+        )
+    store = DocumentStore(db)
+    try:
+        assert store.counts("cli-fan").stored == 30
+        assert [s.status for s in store.shards.states("cli-fan")] == ["completed", "completed"]
+    finally:
+        store.close()
