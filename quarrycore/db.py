@@ -3,9 +3,6 @@ store and the dead letters), which are otherwise independent."""
 
 from __future__ import annotations
 
-import random
-import time
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,41 +55,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # 64 MiB of page cache (the default is 2 MiB): a large job's indexes stay in memory.
     cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
-
-
-def create_schema(engine: Engine, metadata: sa.MetaData) -> None:
-    """Create ``metadata``'s missing tables, and add the nullable columns a newer version
-    added to existing ones (older rows stay valid: ``NULL``), safely when several
-    processes open a new store at once: on PostgreSQL under an advisory lock (two of four
-    simultaneous first starts failed without it), elsewhere tried again after a race."""
-    attempts = 6
-    for attempt in range(attempts):
-        try:
-            with engine.begin() as conn:
-                if conn.dialect.name == "postgresql":
-                    key = zlib.crc32(",".join(sorted(metadata.tables)).encode())
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-                metadata.create_all(conn)
-                _add_new_columns(conn, metadata)
-            return
-        except (sa.exc.IntegrityError, sa.exc.OperationalError, sa.exc.ProgrammingError):
-            if attempt == attempts - 1:
-                raise  # not a race with another process: a real problem
-            # SQLite's DDL is not transactional here: another process may be half-way
-            # through creating the same tables. Let it finish (3 tries failed on a
-            # busy machine), then look again.
-            time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
-
-
-def _add_new_columns(conn: sa.Connection, metadata: sa.MetaData) -> None:
-    inspector = sa.inspect(conn)
-    for table in metadata.sorted_tables:
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present or not column.nullable:
-                continue
-            kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def db_epoch(dialect: str) -> sa.ColumnElement[float]:

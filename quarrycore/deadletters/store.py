@@ -13,8 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import create_schema, fit, make_engine
-from quarrycore.deadletters.schema import COLUMNS, dead_letters, dl_metadata
+from quarrycore import migrations
+from quarrycore.db import fit, make_engine
+from quarrycore.deadletters.schema import COLUMNS, dead_letters
 from quarrycore.records import Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.urls import url_key
@@ -50,7 +51,7 @@ class DeadLetterStore:
         self.url = url
         self.policy = policy or RetryPolicy()
         self.engine = make_engine(url)
-        create_schema(self.engine, dl_metadata)
+        migrations.upgrade(self.engine, "dead_letters")
 
     @classmethod
     def for_settings(cls, settings: QuarrySettings) -> DeadLetterStore:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from quarrycore.db import create_schema
+from quarrycore import migrations
 
 metadata = sa.MetaData()
 
@@ -219,9 +219,9 @@ DOCUMENT_FIELDS: tuple[str, ...] = tuple(
 
 
 def create_tables(engine: sa.Engine) -> None:
-    """Create the store's missing tables and columns (see ``db.create_schema``), then
-    bring rows of older versions to this one."""
-    create_schema(engine, metadata)
+    """Bring the store's schema to the newest revision (``quarrycore.migrations``), then
+    rows of older versions to this one."""
+    migrations.upgrade(engine, "store")
     _upgrade_verdicts(engine)
 
 

@@ -123,6 +123,7 @@ def test_a_store_from_before_the_archive_gains_its_columns(tmp_path: Path) -> No
         for column in ("warc_file", "warc_offset", "warc_length"):
             conn.execute(sa.text(f"ALTER TABLE job_urls DROP COLUMN {column}"))
         conn.execute(sa.text("ALTER TABLE jobs DROP COLUMN reextract_started"))
+        conn.execute(sa.text("DROP TABLE quarry_store_version"))  # made before versioning
     reopened = DocumentStore(url)
     assert reopened.warc_records("j") == {"http://x/old": ("stored", None)}
     assert reopened.archived_files("j") == []

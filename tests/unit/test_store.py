@@ -236,6 +236,7 @@ def test_a_store_from_before_a_new_column_gains_it_and_keeps_its_rows(tmp_path: 
     first.close()
     with sa.create_engine(url).begin() as conn:  # the table as an older version made it
         conn.execute(sa.text("ALTER TABLE documents DROP COLUMN markdown"))
+        conn.execute(sa.text("DROP TABLE quarry_store_version"))  # made before versioning
 
     reopened = DocumentStore(url)
     [row] = reopened.iter_documents("j")
