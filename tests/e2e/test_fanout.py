@@ -186,3 +186,49 @@ def test_quarry_crawl_with_shards_from_the_command_line(tmp_path: Path) -> None:
         assert [s.status for s in store.shards.states("cli-fan")] == ["completed", "completed"]
     finally:
         store.close()
+
+
+def test_a_stopped_fan_out_resumes_only_its_unfinished_shards(tmp_path: Path) -> None:
+    """SIGTERM to the parent (what a Prefect cancellation sends): it stops its shards,
+    each commits what is in flight; the resume starts only shards with pending URLs,
+    and every page is fetched once."""
+    from tests.e2e.jobs import start_quarry, wait_for_processed
+
+    with ExitStack() as stack:
+        servers = linked_hosts(stack, hosts=3, pages=60, delay=0.03)
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("\n".join(s.url(f"/p/{i}.html") for s in servers for i in range(60)))
+        db = f"sqlite:///{tmp_path / 'stop.db'}"
+        args = ["crawl", "--urls-file", str(urls_file), "--job-id", "stop", "--db", db]
+        args += ["--shards", "3", "--batch-size", "10", "--no-progress"]
+        env = quarry_env(tmp_path)
+        parent = start_quarry(args, tmp_path, env)
+        wait_for_processed(db, "stop", 30, timeout=120, proc=parent)
+        parent.send_signal(signal.SIGTERM)  # the parent alone: it stops its shards
+        output, _ = parent.communicate(timeout=120)
+        assert parent.returncode != 0 and "resume with" in output, output[-3000:]
+        store = DocumentStore(db)
+        try:
+            states = store.shards.states("stop")
+            assert all(not s.held for s in states), "a shard still runs after the stop"
+            stopped = {s.shard for s in states if s.pending}
+            runs_before = {s.shard: s.runs for s in states}
+        finally:
+            store.close()
+        assert stopped, "the stop came too late: nothing left to resume"
+        resume = run_quarry(
+            ["crawl", "--resume", "stop", "--db", db, "--shards", "3", "--no-progress"],
+            tmp_path,
+            env,
+        )
+        assert resume.returncode == 0, resume.stdout[-3000:] + resume.stderr[-3000:]
+        for server in servers:
+            pages = {p: n for p, n in server.counts().items() if p.startswith("/p/")}
+            assert len(pages) == 60 and max(pages.values()) == 1
+    store = DocumentStore(db)
+    try:
+        assert store.counts("stop").stored == 180
+        after = {s.shard: s.runs for s in store.shards.states("stop")}
+        assert {k for k in after if after[k] > runs_before[k]} == stopped
+    finally:
+        store.close()
