@@ -107,14 +107,23 @@ async def run_shards(
         while not lost:
             states = await asyncio.to_thread(store.shards.states, job_id)
             if on_progress is not None:
-                await on_progress(states)
+                try:
+                    await on_progress(states)
+                except Exception as exc:  # progress is for people; the job goes on
+                    logger.warning("progress not shown: %s: %s", type(exc).__name__, exc)
             if signals.stop_requested:
                 await _cancel_all(launcher, runs)
                 break
             for shard in states:
                 run = runs.get(shard.shard)
+                if run is None and shard.held:
+                    continue  # a run this parent did not start (an earlier parent's) holds it
                 if run is not None:
-                    ended = await _ended(launcher, run, shard, report)
+                    try:
+                        ended = await _ended(launcher, run, shard, report)
+                    except Exception as exc:  # the Prefect API away a moment: look again
+                        logger.warning("shard %d: %s: %s", shard.shard, type(exc).__name__, exc)
+                        continue
                     if not ended:
                         continue
                     del runs[shard.shard]

@@ -8,16 +8,36 @@ shard's own checkpoint (``{job_id}.shard-{k}.json``), so it is resumable alone.
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from datetime import UTC, datetime
 
 from quarrycore.checkpoint import CheckpointMirror, JobCheckpointer
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.exceptions import ConfigError
+from quarrycore.exceptions import ConfigError, JobLocked
 from quarrycore.jobid import validate_job_id
 from quarrycore.pipeline.job import OpenJob
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import DocumentStore
+from quarrycore.store import DocumentStore, JobLock
+
+logger = logging.getLogger("quarrycore.job")
+
+
+async def _take(lease: JobLock) -> None:
+    """Take the shard's lease, waiting up to its TTL and a half for a holder that is
+    gone: a run started again on another machine than the dead holder's cannot tell a
+    dead process from a live one there, only see its lease expire."""
+    deadline = time.monotonic() + lease.ttl * 1.5
+    while True:
+        try:
+            await asyncio.to_thread(lease.acquire)
+            return
+        except JobLocked as exc:
+            if time.monotonic() > deadline:
+                raise
+            logger.info("%s; waiting", exc)
+            await asyncio.sleep(min(2.0, lease.ttl / 10))
 
 
 async def open_shard(
@@ -42,7 +62,7 @@ async def open_shard(
         recorded = await asyncio.to_thread(store.job_settings, job_id)
         saved = recorded.get("crawl_scope")
         lease = store.lease(job_id, ttl=settings.job_lock_ttl, shard=shard)
-        await asyncio.to_thread(lease.acquire)
+        await _take(lease)
         await asyncio.to_thread(store.shards.set_status, job_id, shard, "running")
     except BaseException:
         await asyncio.to_thread(store.close)
