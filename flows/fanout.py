@@ -85,13 +85,18 @@ class DeploymentLauncher:
             await client.set_flow_run_state(run_id, Crashed(message=reason), force=True)
 
     async def cancel(self, run_id: str) -> None:
-        async with get_client() as client:
-            run = await client.read_flow_run(run_id)  # type: ignore[arg-type]
-            if run.state is None or run.state.is_final():
-                return
-            # A run not started yet is cancelled at once; a running one through its worker.
-            state: State[Any] = Cancelling() if run.state.type == StateType.RUNNING else Cancelled()
-            await client.set_flow_run_state(run_id, state, force=True)
+        await cancel_flow_run(run_id)
+
+
+async def cancel_flow_run(run_id: str) -> None:
+    """Cancel a flow run not over yet: at once when it has not started, else through
+    its worker (Cancelling: the worker stops the process, which commits what it can)."""
+    async with get_client() as client:
+        run = await client.read_flow_run(run_id)  # type: ignore[arg-type]
+        if run.state is None or run.state.is_final():
+            return
+        state: State[Any] = Cancelling() if run.state.type == StateType.RUNNING else Cancelled()
+        await client.set_flow_run_state(run_id, state, force=True)
 
 
 class ProcessLauncher:

@@ -74,3 +74,28 @@ async def on_crashed(flow: Any, flow_run: FlowRun, state: PrefectState) -> None:
 
 async def on_cancellation(flow: Any, flow_run: FlowRun, state: PrefectState) -> None:
     await _save_from_hook(flow_run, "cancelled")
+    await _cancel_shards(flow_run)
+
+
+async def _cancel_shards(flow_run: FlowRun) -> None:
+    """A cancelled parent of a job fanned out cancels its shards' flow runs (its watch
+    does it too when the signal reaches it; this covers a parent stopped otherwise)."""
+    params = flow_run.parameters or {}
+    if not params.get("shards") or params.get("shard") is not None:
+        return
+    from quarrycore.flows.fanout import cancel_flow_run
+
+    job_id = resolve_job_id(params.get("job_id"), flow_run.expected_start_time) or flow_run.name
+    settings = await settings_for_run(params)
+    store = await asyncio.to_thread(DocumentStore, settings.database_url)
+    try:
+        states = await asyncio.to_thread(store.shards.states, job_id)
+    finally:
+        await asyncio.to_thread(store.close)
+    for shard in states:
+        run_id = shard.flow_run_id
+        if run_id and not run_id.startswith("pid-"):
+            try:
+                await cancel_flow_run(run_id)
+            except Exception as exc:
+                logger.warning("shard %d: run %s not cancelled: %s", shard.shard, run_id, exc)

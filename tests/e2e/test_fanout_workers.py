@@ -152,6 +152,58 @@ def test_a_job_fanned_out_over_two_workers(
     )
 
 
+def test_cancelling_the_parent_cancels_its_shards_and_a_resume_runs_only_the_rest(
+    workers: PrefectStack, tmp_path: Path, postgres_url: str
+) -> None:
+    with ExitStack() as sites:
+        servers = linked_hosts(sites, HOSTS, PAGES // 2, delay=0.03)
+        urls = [s.url(f"/p/{i}.html") for s in servers for i in range(PAGES // 2)]
+        params = _params(tmp_path, postgres_url, urls, "fanned-cancel")
+        parent_id, _ = workers.run_deployment("quarry-crawl/quarry-crawl", params, watch=False)
+        store = DocumentStore(postgres_url)
+        try:
+            deadline = time.monotonic() + 300
+            while not (
+                store.job_exists("fanned-cancel")
+                and store.shards.count("fanned-cancel")
+                and sum(s.held for s in store.shards.states("fanned-cancel")) >= 2
+                and store.counts("fanned-cancel").processed >= 60
+            ):
+                assert time.monotonic() < deadline, "the shards never ran"
+                time.sleep(0.2)
+            cancel = workers.prefect("flow-run", "cancel", parent_id)
+            assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+            assert workers.wait_state(parent_id, {"CANCELLED", "COMPLETED"}, 120) == "CANCELLED"
+            shard_runs = [
+                r["id"]
+                for r in _shard_runs(workers)
+                if r["parameters"]["job_id"] == "fanned-cancel"
+            ]
+            for run in shard_runs:
+                workers.wait_state(run, {"CANCELLED", "COMPLETED", "CRASHED", "FAILED"}, 120)
+            states = store.shards.states("fanned-cancel")
+            assert not any(s.held for s in states), "a shard still runs after the cancel"
+            left = {s.shard for s in states if s.pending}
+            runs_before = {s.shard: s.runs for s in states}
+        finally:
+            store.close()
+        assert left, "the cancel came too late: nothing left to resume"
+        resume_id, result = workers.run_deployment(
+            "quarry-crawl/quarry-crawl", {**params, "resume": True}, watch=True, timeout=900
+        )
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+        assert workers.flow_run(resume_id)["state_type"] == "COMPLETED"
+        committed = _committed(postgres_url, "fanned-cancel")
+        assert set(committed) == set(urls)
+        assert _check_requests(servers, committed) == 0, "a page asked for twice"
+    store = DocumentStore(postgres_url)
+    try:
+        after = {s.shard: s.runs for s in store.shards.states("fanned-cancel")}
+    finally:
+        store.close()
+    assert {k for k in after if after[k] > runs_before[k]} == left
+
+
 def _descendants(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
