@@ -36,11 +36,17 @@ def status(
             job_ids = [job_id] if job_id else store.job_ids()
             report = [(store.job_status(job), store.counts(job)) for job in job_ids]
             inputs = {job: store.warc_input_progress(job) for job in job_ids}
+            shards = {job: store.shards.states(job) for job in job_ids}
         finally:
             store.close()
     if as_json:
         rows = [
-            {"status": state, **asdict(counts), "warc_inputs": inputs[counts.job_id]}
+            {
+                "status": state,
+                **asdict(counts),
+                "warc_inputs": inputs[counts.job_id],
+                "shards": [asdict(shard) for shard in shards[counts.job_id]],
+            }
             for state, counts in report
         ]
         typer.echo(json.dumps(rows, indent=2))
@@ -79,6 +85,13 @@ def status(
         for name, offset in sorted(files.items()):
             where = "read" if offset < 0 else f"registered up to byte {offset:,}"
             console.print(f"{job}: {name}: {where}")
+    for job, states in shards.items():  # a job fanned out: a line a shard
+        for shard in states:
+            running = "running" if shard.held else shard.status
+            console.print(
+                f"{job}: shard {shard.shard}: {shard.done} of {shard.done + shard.pending} done, "
+                f"{shard.hosts} hosts, {running}, {shard.runs} run(s)"
+            )
 
 
 def export(

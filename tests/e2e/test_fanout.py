@@ -180,6 +180,10 @@ def test_quarry_crawl_with_shards_from_the_command_line(tmp_path: Path) -> None:
         assert (
             bad.returncode != 0 and "fan-out splits a crawl of the web" in bad.stdout + bad.stderr
         )
+    shown = run_quarry(
+        ["status", "--job-id", "cli-fan", "--db", db], tmp_path, quarry_env(tmp_path)
+    )
+    assert "cli-fan: shard 0:" in shown.stdout and "cli-fan: shard 1:" in shown.stdout
     store = DocumentStore(db)
     try:
         assert store.counts("cli-fan").stored == 30
