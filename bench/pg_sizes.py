@@ -1,5 +1,6 @@
 """The size of a large job on PostgreSQL: N URLs registered into a fresh database
-(psycopg 3), then the table and index sizes of job_urls as PostgreSQL reports them.
+(psycopg 3), split into shards by host (fan-out), then the table and index sizes of
+job_urls as PostgreSQL reports them.
 
     .venv/bin/python bench/pg_sizes.py --urls 1000000 \\
         --admin postgresql://postgres@127.0.0.1:5432/postgres
@@ -21,6 +22,7 @@ from quarrycore.store.intake import register_inputs
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--urls", type=int, default=1_000_000)
+    parser.add_argument("--shards", type=int, default=8, help="then fan the job out")
     parser.add_argument("--admin", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     name = f"quarry_bench_{secrets.token_hex(4)}"
@@ -37,6 +39,9 @@ def main() -> None:
         started = time.perf_counter()
         register_inputs(store, "big", urls, drop_params=TRACKING_PARAMS)
         took = time.perf_counter() - started
+        started = time.perf_counter()
+        per_shard = store.shards.split("big", args.shards)
+        split_took = time.perf_counter() - started
         with store.engine.connect() as conn:
             conn.execute(sa.text("ANALYZE job_urls"))
             rows = conn.execute(
@@ -53,6 +58,10 @@ def main() -> None:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
     print(f"\n{args.urls:,} URLs registered in {took:.1f} s")
+    print(
+        f"split into {args.shards} shards by host in {split_took:.1f} s: "
+        + ", ".join(f"{n:,}" for _, n in sorted(per_shard.items()))
+    )
     print(f"job_urls heap: {table / 1e6:.0f} MB; with indexes and TOAST: {total / 1e6:.0f} MB")
     for index, size in rows:
         print(f"  index {index}: {size / 1e6:.0f} MB")
