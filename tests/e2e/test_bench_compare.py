@@ -19,9 +19,9 @@ def test_every_engine_of_the_comparison_completes(tmp_path: Path) -> None:
 
     docsite_pages(limit=1)  # skipped (or failed under QUARRY_REQUIRE_CORPUS) without it
     out = tmp_path / "results.json"
+    arguments = ["--prefixes", "1", "--pages", "200", "--runs", "1", "--json", str(out)]
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "compare.py"), "--prefixes", "1", "--pages", "200"]
-        + ["--runs", "1", "--json", str(out)],
+        [sys.executable, str(ROOT / "bench" / "compare.py"), *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
