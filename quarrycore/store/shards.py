@@ -81,9 +81,9 @@ def split(conn: sa.Connection, job_id: str, shards: int) -> dict[int, int]:
         conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(shards=shards))
     # URLs without a shard (new inputs of a resumed job): their host's, or a new one's.
     unassigned = conn.execute(
-        sa.select(sa.distinct(job_urls.c.host)).where(
-            job_urls.c.job_id == job_id, job_urls.c.shard.is_(None)
-        )
+        sa.select(job_urls.c.host)
+        .where(job_urls.c.job_id == job_id, job_urls.c.shard.is_(None))
+        .distinct()
     ).scalars()
     assign_hosts(conn, job_id, [h for h in unassigned if h is not None], shards)
     host_shard = (
