@@ -75,7 +75,13 @@ def _drop(name: str) -> None:
 
 
 def _run(
-    stack: Any, tmp: Path, store: str, urls_file: Path, job: str, shards: int | None
+    stack: Any,
+    tmp: Path,
+    store: str,
+    urls_file: Path,
+    job: str,
+    shards: int | None,
+    extract_workers: int | None = None,
 ) -> dict[str, float]:
     params: dict[str, Any] = {
         "urls_file": str(urls_file),
@@ -93,6 +99,8 @@ def _run(
     }
     if shards:
         params["shards"] = shards
+    if extract_workers:
+        params["options"]["extract_workers"] = extract_workers
     busy0, total0 = _busy_jiffies()
     run_id, result = stack.run_deployment(
         "quarry-crawl/quarry-crawl", params, watch=True, timeout=1800
@@ -166,6 +174,9 @@ def main() -> None:
                     results[f"C: 2 workers, {args.shards} shards"] = _run(
                         stack, tmp, store, urls_file, "c", args.shards
                     )
+                    results["D: as C, 1 extraction process a shard"] = _run(
+                        stack, tmp, store, urls_file, "d", args.shards, extract_workers=1
+                    )
                 finally:
                     stop_group(second)
     finally:
@@ -174,10 +185,10 @@ def main() -> None:
         site.terminate()
     base = next(iter(results.values()))
     print(f"{len(urls)} URLs on {args.hosts} hosts, {multiprocessing.cpu_count()} cores")
-    print(f"{'run':<28} {'s':>7} {'pages/min':>10} {'CPU ms/page':>12} {'CPU %':>6} {'vs A':>6}")
+    print(f"{'run':<40} {'s':>7} {'pages/min':>10} {'CPU ms/page':>12} {'CPU %':>6} {'vs A':>6}")
     for name, r in results.items():
         print(
-            f"{name:<28} {r['seconds']:7.1f} {r['pages_min']:10.0f} {r['cpu_ms_page']:12.1f} "
+            f"{name:<40} {r['seconds']:7.1f} {r['pages_min']:10.0f} {r['cpu_ms_page']:12.1f} "
             f"{r['utilisation']:6.0f} {r['pages_min'] / base['pages_min']:6.2f}x"
         )
 
