@@ -113,7 +113,8 @@ def _insert_new(
     now = datetime.now(UTC)
     hosts = {key: shards.host_key(by_key[key][0]) for key in fresh}
     fanned_out = shards.shard_count(conn, job_id)
-    shard_of = shards.assign_hosts(conn, job_id, hosts.values(), fanned_out) if fanned_out else {}
+    if fanned_out:  # a new host gets its shard in this transaction
+        shards.assign_hosts(conn, job_id, hosts.values(), fanned_out)
     rows = []
     for i, key in enumerate(fresh, start=1):
         url, depth, failure = by_key[key]
@@ -129,7 +130,6 @@ def _insert_new(
                 "error_type": None if failure is None else failure.error_type[:_ERROR_TYPE_LENGTH],
                 "updated_at": now,
                 "host": hosts[key],
-                "shard": shard_of.get(hosts[key]),
             }
         )
     upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
@@ -242,9 +242,9 @@ def requeue(conn: sa.Connection, job_id: str, urls: Sequence[str]) -> int:
     return int(conn.execute(query).rowcount)
 
 
-def _in_shard(shard: int | None) -> list[sa.ColumnElement[bool]]:
+def _in_shard(job_id: str, shard: int | None) -> list[sa.ColumnElement[bool]]:
     """The condition that keeps a shard's rows (none: the whole job)."""
-    return [] if shard is None else [job_urls.c.shard == shard]
+    return [] if shard is None else [shards.in_shard(job_id, shard)]
 
 
 def pending_page(
@@ -267,7 +267,7 @@ def pending_page(
             job_urls.c.job_id == job_id,
             job_urls.c.state == PENDING,
             job_urls.c.seq > after_seq,
-            *_in_shard(shard),
+            *_in_shard(job_id, shard),
         )
         .order_by(job_urls.c.seq)
         .limit(limit)
@@ -292,7 +292,9 @@ def pending_urls(
     rows = (
         conn.execute(
             sa.select(job_urls.c.url)
-            .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING, *_in_shard(shard))
+            .where(
+                job_urls.c.job_id == job_id, job_urls.c.state == PENDING, *_in_shard(job_id, shard)
+            )
             .order_by(job_urls.c.seq)
             .limit(limit + 1)
         )
@@ -310,7 +312,7 @@ def counts(conn: sa.Connection, job_id: str, shard: int | None = None) -> JobCou
     visits: dict[str, int] = {}
     for state, visit, visit_run, n in conn.execute(
         sa.select(job_urls.c.state, job_urls.c.visit, job_urls.c.visit_run, sa.func.count())
-        .where(job_urls.c.job_id == job_id, *_in_shard(shard))
+        .where(job_urls.c.job_id == job_id, *_in_shard(job_id, shard))
         .group_by(job_urls.c.state, job_urls.c.visit, job_urls.c.visit_run)
     ).all():
         by_state[state] = by_state.get(state, 0) + n
@@ -321,7 +323,7 @@ def counts(conn: sa.Connection, job_id: str, shard: int | None = None) -> JobCou
         .where(
             job_urls.c.job_id == job_id,
             job_urls.c.state.in_((FAILED, FILTERED)),
-            *_in_shard(shard),
+            *_in_shard(job_id, shard),
         )
         .group_by(job_urls.c.state, job_urls.c.stage, job_urls.c.error_type)
     ).tuples()

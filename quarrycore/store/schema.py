@@ -100,10 +100,9 @@ job_urls = sa.Table(
     sa.Column("prior_state", sa.String(16)),
     sa.Column("visit", sa.String(16)),
     sa.Column("visit_run", sa.Integer),
-    # The URL's host[:port] (its politeness key), and of a job fanned out, the shard
-    # that crawls that host (shards.py; NULL: not split).
+    # The URL's host[:port]: its politeness key, and of a job fanned out, what puts it in
+    # a shard (job_hosts, shards.py).
     sa.Column("host", sa.String(255)),
-    sa.Column("shard", sa.Integer),
     sa.Index("ix_job_urls_state_seq", "job_id", "state", "seq"),
 )
 

@@ -1,8 +1,9 @@
-"""A job fanned out into shards: the ``job_hosts`` and ``job_shards`` tables, and the
-``shard`` of ``job_urls``. Every statement on the two tables is in this module.
+"""A job fanned out into shards: the ``job_hosts`` and ``job_shards`` tables. Every
+statement on the two tables is in this module.
 
-A shard is a set of hosts: all of a host's URLs are in one shard, so one run at a time
-fetches from a host and its politeness limits hold across the whole job. The split
+A shard is a set of hosts (``job_hosts``): a URL's shard is its host's (``job_urls.host``),
+so one run at a time fetches from a host and its politeness limits hold across the whole
+job, and no URL row is rewritten by a split. The split
 balances the hosts' pending URLs over the shards (largest first, onto the lightest
 shard); a link to a host the job has not seen gets a shard in the transaction that
 enqueues it (``assign_hosts``), so it is picked up by that shard's run. Each shard has
@@ -51,20 +52,21 @@ def shard_count(conn: sa.Connection, job_id: str) -> int | None:
 
 def split(conn: sa.Connection, job_id: str, shards: int) -> dict[int, int]:
     """Split the job into ``shards`` by host, balanced by pending URLs; a job split
-    before keeps its split (a different count is refused: its hosts' URLs are in
-    shards already). Returns the pending URLs of each shard."""
+    before keeps its split (a different count is refused: its hosts are in shards
+    already). Only ``job_hosts`` is written: a URL's shard is its host's, so the split
+    costs what the job's hosts cost, not its URLs. Returns each shard's pending URLs."""
     known = shard_count(conn, job_id)
     if known is not None and known != shards:
         raise ConfigError(
             f"job {job_id!r} was fanned out into {known} shards; resume it with {known}"
         )
     _fill_hosts(conn, job_id)
+    pending = conn.execute(
+        sa.select(job_urls.c.host, sa.func.count())
+        .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING)
+        .group_by(job_urls.c.host)
+    ).all()
     if known is None:
-        pending = conn.execute(
-            sa.select(job_urls.c.host, sa.func.count())
-            .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING)
-            .group_by(job_urls.c.host)
-        ).all()
         load = [0] * shards
         plan: list[dict[str, object]] = []
         for host, n in sorted(pending, key=lambda row: (-row[1], str(row[0]))):
@@ -79,29 +81,19 @@ def split(conn: sa.Connection, job_id: str, shards: int) -> dict[int, int]:
         ]
         upsert(conn, job_shards, rows, keys=["job_id", "shard"])
         conn.execute(jobs.update().where(jobs.c.job_id == job_id).values(shards=shards))
-    # URLs without a shard (new inputs of a resumed job): their host's, or a new one's.
-    unassigned = conn.execute(
-        sa.select(job_urls.c.host)
-        .where(job_urls.c.job_id == job_id, job_urls.c.shard.is_(None))
-        .distinct()
-    ).scalars()
-    assign_hosts(conn, job_id, [h for h in unassigned if h is not None], shards)
-    host_shard = (
-        sa.select(job_hosts.c.shard)
-        .where(job_hosts.c.job_id == job_urls.c.job_id, job_hosts.c.host == job_urls.c.host)
-        .scalar_subquery()
+    shard_of = assign_hosts(conn, job_id, [str(host) for host, _ in pending], shards)
+    per_shard = dict.fromkeys(range(shards), 0)
+    for host, n in pending:
+        per_shard[shard_of[str(host)]] += int(n)
+    return per_shard
+
+
+def in_shard(job_id: str, shard: int) -> sa.ColumnElement[bool]:
+    """The condition on ``job_urls`` rows of the job that keeps the shard's."""
+    hosts = sa.select(job_hosts.c.host).where(
+        job_hosts.c.job_id == job_id, job_hosts.c.shard == shard
     )
-    conn.execute(
-        job_urls.update()
-        .where(job_urls.c.job_id == job_id, job_urls.c.shard.is_(None))
-        .values(shard=host_shard)
-    )
-    counts = conn.execute(
-        sa.select(job_urls.c.shard, sa.func.count())
-        .where(job_urls.c.job_id == job_id, job_urls.c.state == PENDING)
-        .group_by(job_urls.c.shard)
-    ).all()
-    return {k: 0 for k in range(shards)} | {int(k): int(n) for k, n in counts}
+    return job_urls.c.host.in_(hosts)
 
 
 def _fill_hosts(conn: sa.Connection, job_id: str) -> None:
@@ -152,9 +144,17 @@ def states(conn: sa.Connection, job_id: str) -> list[ShardState]:
     """Every shard of the job, in order."""
     by_shard: dict[int, dict[str, int]] = {}
     for shard, state, n in conn.execute(
-        sa.select(job_urls.c.shard, job_urls.c.state, sa.func.count())
-        .where(job_urls.c.job_id == job_id, job_urls.c.shard.is_not(None))
-        .group_by(job_urls.c.shard, job_urls.c.state)
+        sa.select(job_hosts.c.shard, job_urls.c.state, sa.func.count())
+        .select_from(
+            job_urls.join(
+                job_hosts,
+                sa.and_(
+                    job_hosts.c.job_id == job_urls.c.job_id, job_hosts.c.host == job_urls.c.host
+                ),
+            )
+        )
+        .where(job_urls.c.job_id == job_id)
+        .group_by(job_hosts.c.shard, job_urls.c.state)
     ).all():
         entry = by_shard.setdefault(int(shard), {"pending": 0, "done": 0})
         entry["pending" if state == PENDING else "done"] += int(n)

@@ -97,10 +97,11 @@ class SilentRuns:
         if self.launches > 2:  # the runs after the first two commit everything
             with self.store.engine.begin() as conn:
                 from quarrycore.store.schema import job_urls
+                from quarrycore.store.shards import in_shard
 
                 conn.execute(
                     job_urls.update()
-                    .where(job_urls.c.job_id == self.job_id, job_urls.c.shard == shard)
+                    .where(job_urls.c.job_id == self.job_id, in_shard(self.job_id, shard))
                     .values(state="failed")
                 )
             lease.release()

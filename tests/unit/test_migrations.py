@@ -108,7 +108,7 @@ def test_a_store_from_before_versioning_is_adopted_and_upgraded(tmp_path: Path) 
         with store.engine.connect() as conn:
             assert migrations.current(conn, "store") == migrations.head("store")
             columns = {c["name"] for c in sa.inspect(conn).get_columns("job_urls")}
-        assert {"visit_run", "host", "shard"} <= columns
+        assert {"visit_run", "host"} <= columns
     finally:
         store.close()
     assert _diff(url, metadata) == []

@@ -1,4 +1,4 @@
-"""Fan-out: a URL's host and shard, a job's shard count, the shards' leases and the
+"""Fan-out: a URL's host, a job's shard count, the shards' leases and the
 host -> shard map (``store/shards.py``).
 
 Revision ID: 0002_fan_out
@@ -23,7 +23,6 @@ def upgrade() -> None:
     for table, column in (
         ("jobs", sa.Column("shards", sa.Integer)),
         ("job_urls", sa.Column("host", sa.String(255))),
-        ("job_urls", sa.Column("shard", sa.Integer)),
     ):
         if column.name not in {c["name"] for c in have.get_columns(table)}:
             op.add_column(table, column)
@@ -62,7 +61,6 @@ def downgrade() -> None:
     op.drop_table("job_hosts")
     op.drop_table("job_shards")
     with op.batch_alter_table("job_urls") as batch:
-        batch.drop_column("shard")
         batch.drop_column("host")
     with op.batch_alter_table("jobs") as batch:
         batch.drop_column("shards")
