@@ -153,8 +153,12 @@ async def run_request(request: JobRequest, settings: QuarrySettings) -> CrawlRes
     try:
         await _announce(job)
         try:
-            if request.shards and request.shard is None:
-                signals = await _fan_out(job, request.shards)
+            # A job fanned out stays so: a resume without `shards` uses the job's count.
+            shards = request.shards
+            if shards is None and request.shard is None and job.source == "web":
+                shards = await asyncio.to_thread(job.store.shards.count, job.job_id)
+            if shards and request.shard is None:
+                signals = await _fan_out(job, shards)
             else:
                 signals = await run_batches_of(job)
         except RunStopped:
