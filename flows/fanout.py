@@ -58,6 +58,8 @@ def shard_run_name(job_id: str, shard: int) -> str:
 class DeploymentLauncher:
     """Shards as flow runs of a deployment (the parent's own), run by the pool's workers."""
 
+    sees_processes = False
+
     def __init__(self, deployment_id: str, job_id: str, parameters: dict[str, Any]) -> None:
         self._deployment_id = deployment_id
         self._job_id = job_id
@@ -102,6 +104,8 @@ async def cancel_flow_run(run_id: str) -> None:
 class ProcessLauncher:
     """Shards as local processes, each running the same flow against the same Prefect
     API: the fan-out of a run started without a deployment (tested without a worker)."""
+
+    sees_processes = True
 
     def __init__(self, job_id: str, parameters: dict[str, Any]) -> None:
         self._job_id = job_id

@@ -38,7 +38,13 @@ _FAILED_RUNS_LIMIT = 3  # runs of one shard in a row that fail without progress:
 
 
 class ShardLauncher(Protocol):
-    """Starts and watches the runs of a job's shards (Prefect deployment or processes)."""
+    """Starts and watches the runs of a job's shards (Prefect deployment or processes).
+
+    ``sees_processes``: its ``state`` is the run's process itself (alive or not), so a
+    late heartbeat is no sign of death; a flow run's Prefect state is not (a dead worker
+    leaves it Running), and then the shard's lease tells."""
+
+    sees_processes: bool
 
     async def launch(self, shard: int) -> str:
         """Start a run of ``shard``; returns its id."""
@@ -171,6 +177,8 @@ async def _ended(
         if state != "completed":
             logger.warning("shard %d: run %s %s", shard.shard, run.run_id, state)
         return True
+    if launcher.sees_processes:
+        return False  # its process is alive: a heartbeat late on a busy machine is no death
     took_lease = shard.token is not None and shard.token != run.token
     if took_lease and shard.status == "running" and not shard.held:
         reason = (

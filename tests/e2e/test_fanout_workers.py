@@ -29,7 +29,7 @@ from tests.support.siteserver import SiteServer
 
 pytestmark = [pytest.mark.deployment, pytest.mark.postgres]
 HOSTS, PAGES, SHARDS, PER_HOST = 6, 200, 4, 2
-LEASE_TTL = 15.0
+LEASE_TTL = 30.0
 
 
 @pytest.fixture(scope="module")

@@ -53,6 +53,8 @@ def test_the_split_keeps_hosts_whole_and_balances_pending_urls(tmp_path: Path) -
 class FailingRuns:
     """Every run fails at once, committing nothing."""
 
+    sees_processes = False
+
     def __init__(self) -> None:
         self.launched: list[int] = []
 
@@ -83,6 +85,8 @@ async def test_shards_that_keep_failing_stop_the_job_with_a_clear_error(tmp_path
 
 class SilentRuns:
     """Runs that take their shard's lease once and then go silent (a dead machine)."""
+
+    sees_processes = False
 
     def __init__(self, store: DocumentStore, job_id: str) -> None:
         self.store, self.job_id = store, job_id
