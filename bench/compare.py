@@ -68,19 +68,30 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
-def _pss_mb(pid: int) -> float:
-    total = 0
+def _name(pid: int) -> str:
+    """A process's short name: its program and first arguments (``python -m x``)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    words = [Path(argv[0]).name, *(a for a in argv[1:4] if a and not a.startswith("/"))]
+    return " ".join(words)[:60]
+
+
+def _pss_by_process(pid: int) -> dict[str, float]:
+    """PSS in MB of each process of ``pid``'s tree, by ``pid: name``."""
+    sizes: dict[str, float] = {}
     for member in _tree(pid):
         try:
             for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
-                    total += int(line.split()[1])
+                    sizes[f"{member}: {_name(member)}"] = int(line.split()[1]) / 1024
         except OSError:
             continue
-    return total / 1024
+    return sizes
 
 
-def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, float]:
+def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
     """Run ``command``; wall seconds, busy CPU ms of the host, peak PSS of its tree."""
     busy = _jiffies()
     started = time.perf_counter()
@@ -88,11 +99,14 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, flo
         command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     peak = 0.0
+    at_peak: dict[str, float] = {}
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, at_peak
         while process.poll() is None:
-            peak = max(peak, _pss_mb(process.pid))
+            sizes = _pss_by_process(process.pid)
+            if sum(sizes.values()) > peak:
+                peak, at_peak = sum(sizes.values()), sizes
             time.sleep(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -102,7 +116,12 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, flo
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{command[:3]} failed ({process.returncode}):\n{output.decode()[-3000:]}")
-    return {"seconds": seconds, "cpu_ms": (_jiffies() - busy) * 10.0, "pss_mb": peak}
+    return {
+        "seconds": seconds,
+        "cpu_ms": (_jiffies() - busy) * 10.0,
+        "pss_mb": peak,
+        "pss_at_peak": {name: round(mb, 1) for name, mb in at_peak.items()},
+    }
 
 
 # -- the engines -------------------------------------------------------------------------
@@ -141,9 +160,7 @@ def _count_lines(path: Path) -> int:
     return sum(1 for row in rows if row.get("status") == 200)
 
 
-def run_engine(
-    name: str, urls_file: Path, work: Path, api_url: str
-) -> tuple[dict[str, float], int]:
+def run_engine(name: str, urls_file: Path, work: Path, api_url: str) -> tuple[dict[str, Any], int]:
     """One run of one engine in ``work``; its measures and the pages it turned out."""
     work.mkdir(parents=True)
     env = _quarry_env(work, api_url)
@@ -312,7 +329,7 @@ def main() -> None:
         try:
             urls_file = work / "urls.txt"
             urls_file.write_text("\n".join(nginx.url(p) for p in paths) + "\n")
-            results: dict[str, list[dict[str, float]]] = {e: [] for e in engines}
+            results: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
             for run in range(args.runs):
                 for engine in engines:  # interleaved: a noisy minute hurts every engine
                     measured, pages = run_engine(engine, urls_file, work / f"{engine}-{run}", api)
@@ -328,8 +345,8 @@ def main() -> None:
     report(len(paths), results, args.json)
 
 
-def report(urls: int, results: dict[str, list[dict[str, float]]], out: Path | None) -> None:
-    def median(engine: str, key: Callable[[dict[str, float]], float]) -> float:
+def report(urls: int, results: dict[str, list[dict[str, Any]]], out: Path | None) -> None:
+    def median(engine: str, key: Callable[[dict[str, Any]], float]) -> float:
         return statistics.median(key(r) for r in results[engine])
 
     rows: dict[str, dict[str, Any]] = {}
@@ -357,6 +374,13 @@ def report(urls: int, results: dict[str, list[dict[str, float]]], out: Path | No
     if "quarry" in rows and "core" in rows:
         share = rows["quarry"]["pages_min"] / rows["core"]["pages_min"]
         print(f"Prefect's share: quarry at {share:.2f}x of core")
+    for engine in ("quarry", "core"):
+        if engine in results:  # where the peak was, in the last run
+            sizes = results[engine][-1]["pss_at_peak"]
+            print(
+                f"{engine} at its peak PSS: "
+                + ", ".join(f"{n} {mb:.0f} MB" for n, mb in sizes.items())
+            )
     if out is not None:
         out.write_text(json.dumps({"urls": urls, "engines": rows}, indent=1))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 import sys
@@ -15,3 +16,13 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, int(sig))
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free memory back to the system (glibc's ``malloc_trim``; a no-op
+    elsewhere). After a large page lxml's freed memory otherwise stays in the process:
+    an extraction process grew from 250 to 490 MB over the Python documentation's pages,
+    and stayed near 300 MB with a trim after each page (~0.5 ms a call)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):  # not glibc: musl has none
+            ctypes.CDLL("libc.so.6").malloc_trim(0)

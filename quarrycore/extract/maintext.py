@@ -10,6 +10,13 @@ Figures on the 181-page ScrapingHub benchmark (``bench/extraction.py``; plain
   F1 0.969, fired on 8 of 181 pages, median time unchanged (14-15 ms);
 - the headline is kept in ``title``, not repeated as the body's first line (the
   schema.org ``articleBody`` the benchmark scores; 22 pages gain, none lose): 0.970.
+
+Full mode costs more than its text is worth on very large pages: on the Python
+documentation's 24,000-word table of contents it took 7.6 s (justext and the recall
+retry walk the whole tree several times over), more than the other 529 pages of the
+site together spent in it. It is not run on a page of more than
+``FALLBACK_MAX_PAGE_WORDS`` words: no page of the article benchmark where it fired has
+more than 2,000.
 """
 
 from __future__ import annotations
@@ -21,10 +28,15 @@ from typing import Any
 import trafilatura
 from lxml.html import HtmlElement
 
+from quarrycore.extract import author
+
+author.install()  # trafilatura's author search only where it can find one
+
 # Full mode runs when the precise pass finds less than this. Chosen on the benchmark (so
 # an optimistic figure): F1 is flat from 350 to 750 characters (0.968-0.970), 0.961 at
 # 250 (trafilatura's own MIN_EXTRACTED_SIZE) and 0.965 at 1,000.
 FALLBACK_BELOW_CHARS = 500
+FALLBACK_MAX_PAGE_WORDS = 10_000
 
 _COMMON: dict[str, Any] = {"include_comments": False, "include_tables": True}
 _PRECISE: dict[str, Any] = {"fast": True, "favor_precision": True}
@@ -64,7 +76,7 @@ def main_text(tree: HtmlElement, url: str) -> MainText:
         **_PRECISE,
     )
     text, full_mode = _text(result), False
-    if len(text) < FALLBACK_BELOW_CHARS:
+    if len(text) < FALLBACK_BELOW_CHARS and page_words(tree) <= FALLBACK_MAX_PAGE_WORDS:
         # bare_extraction works on a copy of the tree, so the same tree serves again;
         # the metadata of the first pass is kept.
         fuller = _text(trafilatura.bare_extraction(tree, url=url, **_COMMON, **_FULL))
@@ -80,6 +92,11 @@ def main_text(tree: HtmlElement, url: str) -> MainText:
         site_name=_field(result, "sitename"),
         full_mode=full_mode,
     )
+
+
+def page_words(tree: HtmlElement) -> int:
+    """Words of every text node of the page (markup, scripts and all): its size."""
+    return sum(len(text.split()) for text in tree.itertext())
 
 
 def _comparable(line: str) -> str:

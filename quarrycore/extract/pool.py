@@ -6,6 +6,12 @@ past ``extract_timeout`` gets its process killed (nothing else can stop a C exte
 stuck in a loop) and becomes an ``ExtractTimeout`` failure; a page that kills its
 process (a segfault in lxml, the OOM killer) becomes ``ExtractFailed``. Either way the
 worker starts a fresh process and the rest of the batch goes on.
+
+The processes are forked from a fork server that has imported what extraction needs
+(quarrycore/extract/warm.py: trafilatura, py3langid's model, spaCy's tokenizer), so they
+share those pages instead of each loading a copy, and a replacement process starts in
+milliseconds; where there is no fork server (Windows), each is spawned. After each page
+a process returns its free C heap to the system (lxml's trees of a large page).
 """
 
 from __future__ import annotations
@@ -17,12 +23,17 @@ import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnContext, SpawnProcess
+from multiprocessing.context import (
+    ForkServerContext,
+    ForkServerProcess,
+    SpawnContext,
+    SpawnProcess,
+)
 
 from quarrycore.exceptions import ExtractFailed, ExtractTimeout
 from quarrycore.extract.step import ExtractOptions, extract_one, extract_pages
 from quarrycore.extract.wordsplit import preload as preload_words
-from quarrycore.procutil import die_with_parent
+from quarrycore.procutil import die_with_parent, release_free_memory
 from quarrycore.records import Batch, Document, Failure, FetchedPage
 
 logger = logging.getLogger(__name__)
@@ -30,6 +41,20 @@ logger = logging.getLogger(__name__)
 _READY = "ready"
 _START_TIMEOUT = 120.0  # importing trafilatura and the language model on a busy machine
 _MAX_START_FAILURES = 3
+_PRELOAD = "quarrycore.extract.warm"
+
+Context = ForkServerContext | SpawnContext
+
+
+def process_context() -> Context:
+    """A fork server's context with extraction's modules preloaded, else spawn's (never
+    plain fork: the flow process runs threads)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        # Global to this process and read when the server starts (with the first pool).
+        context.set_forkserver_preload([_PRELOAD])
+        return context
+    return multiprocessing.get_context("spawn")
 
 
 class _StartFailed(Exception):
@@ -57,15 +82,17 @@ def _serve(conn: Connection, options: ExtractOptions) -> None:
         if page is None:
             return
         conn.send(extract_one(page, options))
+        del page
+        release_free_memory()
 
 
 class _Worker:
     """One extraction process and its pipe; used from one thread at a time."""
 
-    def __init__(self, context: SpawnContext, options: ExtractOptions) -> None:
+    def __init__(self, context: Context, options: ExtractOptions) -> None:
         self._context = context
         self._options = options
-        self._process: SpawnProcess | None = None
+        self._process: ForkServerProcess | SpawnProcess | None = None
         self._conn: Connection | None = None
         self._ready = False
 
@@ -142,7 +169,7 @@ class ExtractorPool:
     ) -> None:
         self._options = options
         self._page_timeout = page_timeout
-        context = multiprocessing.get_context("spawn")  # the flow process runs threads
+        context = process_context()
         self._workers = [_Worker(context, self._options) for _ in range(workers)]
         for worker in self._workers:
             worker.start()  # import trafilatura while the first batch is fetched
