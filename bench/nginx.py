@@ -47,9 +47,10 @@ def _free_port() -> int:
 
 
 class Nginx:
-    """``root`` served at http://127.0.0.1:<port>/ by one nginx worker process."""
+    """``root`` served at http://127.0.0.1:<port>/ by one nginx worker process, with
+    ``locations`` (nginx ``location`` blocks) in its server block."""
 
-    def __init__(self, root: Path, work: Path) -> None:
+    def __init__(self, root: Path, work: Path, *, locations: str = "") -> None:
         self.port = _free_port()
         work.mkdir(parents=True, exist_ok=True)
         conf = work / "nginx.conf"
@@ -78,6 +79,7 @@ http {{
         listen 127.0.0.1:{self.port};
         root {root};
         disable_symlinks off;
+        {locations}
     }}
 }}
 """

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 
 from quarrycore.exceptions import ConfigError, InvalidURL
 from quarrycore.settings import TRACKING_PARAMS
-from quarrycore.urls import MAX_URL_LENGTH, host_of, iter_inputs, normalize_url, read_urls_file
+from quarrycore.urls import (
+    _CANONICAL,
+    MAX_URL_LENGTH,
+    _canonicalize,
+    host_of,
+    iter_inputs,
+    normalize_url,
+    read_urls_file,
+)
 
 
 @pytest.mark.parametrize(
@@ -157,3 +165,71 @@ def test_gather_inputs_lists_then_file(tmp_path: Path) -> None:
 
 def list_inputs(urls: Iterable[str] | None, urls_file: Path | None) -> list[str]:
     return list(iter_inputs(urls, urls_file))
+
+
+def _either(normalise: Callable[[], str]) -> str:
+    try:
+        return normalise()
+    except InvalidURL:
+        return "InvalidURL"
+
+
+def test_the_fast_path_gives_w3libs_answer() -> None:
+    """URLs already canonical skip w3lib; on every combination of tricky parts (hosts,
+    ports, dot segments, characters at the edge of the fast path's alphabet) the answer,
+    or the refusal, is the one w3lib's path gives."""
+    hosts = [
+        "example.com",
+        "a-b.example",
+        "a--b.io",
+        "xn--bcher-kva.de",
+        "localhost",
+        "127.0.0.1",
+        "1.2.3.4.5",
+        "9.com",
+        "-a.com",
+        "a-.com",
+        "a..b",
+        "a.b.",
+        "EX.com",
+        "x" * 63 + ".com",
+        "x" * 64 + ".com",
+        "a_b.com",
+    ]
+    ports = ["", ":80", ":443", ":8080", ":65535", ":65536", ":99999", ":0", ":080", ":1"]
+    paths = [
+        "",
+        "/",
+        "/a",
+        "/a/b.html",
+        "/~u/",
+        "/a//b",
+        "/a-b_c.d",
+        "/.well-known/x",
+        "/a/./b",
+        "/a/../b",
+        "/a.",
+        "/..",
+        "/.",
+        "/A/B",
+        "/a~b",
+        "/a%7Eb",
+        "/a b",
+        "/a;b",
+        "/a?",
+        "/a#",
+        "/ü",
+    ]
+    checked = fast = 0
+    for scheme in ("http", "https", "HTTP", "ftp"):
+        for host in hosts:
+            for port in ports:
+                for path in paths:
+                    url = f"{scheme}://{host}{port}{path}"
+                    got = _either(lambda: normalize_url(url, drop_params=TRACKING_PARAMS))
+                    slow = _either(lambda: _canonicalize(url, TRACKING_PARAMS))
+                    assert got == slow, url
+                    checked += 1
+                    fast += _CANONICAL.fullmatch(url) is not None and "/." not in url
+    assert checked == 4 * len(hosts) * len(ports) * len(paths)
+    assert fast > checked // 10  # the fast path is taken on a good share of them
