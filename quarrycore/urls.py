@@ -88,6 +88,13 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc
 
 
+def normalized_host(url: str) -> str:
+    """:func:`host_of` a URL that :func:`normalize_url` returned, without parsing it: such
+    a URL is ``scheme://netloc/...`` with a path of at least "/" (a third of the time of
+    registering a URL went to ``urlsplit``)."""
+    return url.partition("://")[2].partition("/")[0]
+
+
 def read_urls_file(path: str | Path) -> Iterator[str]:
     """Yield the URLs of a text file, one a line; blank lines and ``#`` comments skipped."""
     file = Path(path)

@@ -22,7 +22,7 @@ from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
 from quarrycore.store import jobs, shards
 from quarrycore.store.revisits import current_run
 from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, GONE, PENDING, STORED, job_urls
-from quarrycore.urls import url_key
+from quarrycore.urls import normalized_host, url_key
 
 _INSERT_CHUNK = 5000
 _ERROR_TYPE_LENGTH: int = job_urls.c.error_type.type.length or 64  # type: ignore[attr-defined]
@@ -87,6 +87,12 @@ def _counters(conn: sa.Connection, job_id: str) -> tuple[int, int]:
     return counted
 
 
+def _host(url: str, depth: int, failure: Failure | None) -> str:
+    if failure is None and url.startswith(("http://", "https://")):
+        return normalized_host(url)[:255]  # a normalised URL: no parse needed
+    return shards.host_key(url)
+
+
 def _insert_new(
     conn: sa.Connection,
     job_id: str,
@@ -96,7 +102,8 @@ def _insert_new(
     """Insert the (URL, depth, failure) entries the job does not have yet, in order, at
     most ``limit`` URLs in the job; returns how many were new. Costs what the entries
     cost, whatever the size of the job: no count of the job's rows."""
-    by_key = {url_key(url): (url, depth, failure) for url, depth, failure in reversed(entries)}
+    keys = [url_key(url) for url, _, _ in entries]
+    by_key = dict(zip(reversed(keys), reversed(entries), strict=True))
     known = set(
         conn.execute(
             sa.select(job_urls.c.url_key).where(
@@ -104,14 +111,14 @@ def _insert_new(
             )
         ).scalars()
     )
-    fresh = [key for key in dict.fromkeys(url_key(u) for u, _, _ in entries) if key not in known]
+    fresh = [key for key in dict.fromkeys(keys) if key not in known]
     total, seq = _counters(conn, job_id)
     if limit is not None:
         fresh = fresh[: max(0, limit - total)]
     if not fresh:
         return 0
     now = datetime.now(UTC)
-    hosts = {key: shards.host_key(by_key[key][0]) for key in fresh}
+    hosts = {key: _host(*by_key[key]) for key in fresh}
     fanned_out = shards.shard_count(conn, job_id)
     if fanned_out:  # a new host gets its shard in this transaction
         shards.assign_hosts(conn, job_id, hosts.values(), fanned_out)

@@ -16,6 +16,7 @@ from quarrycore.urls import (
     host_of,
     iter_inputs,
     normalize_url,
+    normalized_host,
     read_urls_file,
 )
 
@@ -239,3 +240,17 @@ def test_the_fast_path_gives_w3libs_answer() -> None:
                     fast += _CANONICAL.fullmatch(url) is not None and "/." not in url
     assert checked == 4 * len(hosts) * len(ports) * len(paths)
     assert fast > checked // 10  # the fast path is taken on a good share of them
+
+
+def test_the_host_of_a_normalised_url_is_read_without_parsing() -> None:
+    raws = [
+        "http://example.com",
+        "HTTPS://Bücher.DE:8443/a?b=1#f",
+        "http://[2001:db8::1]:8080/x",
+        "http://user:pw@Example.com:80/p?q=/x",
+        "https://a.b.example/?x=1/2",
+        "http://127.0.0.1:9/",
+    ]
+    for raw in raws:
+        url = normalize_url(raw, drop_params=TRACKING_PARAMS)
+        assert normalized_host(url) == host_of(url), raw
