@@ -68,30 +68,42 @@ class Crawl:
     done: int
     exit: int
     pss: list[tuple[float, int, float]]  # (seconds, pages done, MB)
+    at_tenth: dict[str, int]  # MB of each process when a tenth of the pages were done
+    at_end: dict[str, int]
     tail: str
 
 
 def crawl(command: list[str], env: dict[str, str], db: Path, urls: int, stop_at: int) -> Crawl:
-    """Run one crawl until ``stop_at`` documents are in the store, then SIGTERM it."""
+    """Run one crawl until ``stop_at`` documents are in the store, then SIGTERM it (the
+    clean stop: it exits by the same signal, -15, once the batches in flight are in)."""
+    before = _done(db)  # a resume's first commit is the first document after these
     started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=db.parent
-    )
+    log = db.parent / f"crawl-{int(started)}.log"  # a file: a full pipe would block the crawl
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=db.parent
+        )
     registered = first = None
+    at_tenth: dict[str, int] = {}
+    at_end: dict[str, int] = {}
     samples: list[tuple[float, int, float]] = []
     while process.poll() is None:
         now = time.perf_counter() - started
         if registered is None and _count(db, "SELECT max(url_count) FROM jobs") >= urls:
             registered = now
         done = _done(db)
-        if first is None and done > 0:
+        if first is None and done > before:
             first = now
-        samples.append((round(now, 1), done, round(sum(_pss_by_process(process.pid).values()))))
+        sizes = _pss_by_process(process.pid)
+        samples.append((round(now, 1), done, round(sum(sizes.values()))))
+        if done >= stop_at // 10 and not at_tenth:
+            at_tenth = {name: round(mb) for name, mb in sizes.items()}
+        at_end = {name: round(mb) for name, mb in sizes.items()}
         if done >= stop_at:
             process.send_signal(signal.SIGTERM)
             break
         time.sleep(1.0)
-    output, _ = process.communicate(timeout=600)
+    process.wait(timeout=600)
     return Crawl(
         registered_s=registered,
         first_commit_s=first,
@@ -99,7 +111,9 @@ def crawl(command: list[str], env: dict[str, str], db: Path, urls: int, stop_at:
         done=_done(db),
         exit=process.returncode,
         pss=samples,
-        tail=output.decode(errors="replace")[-2000:],
+        at_tenth=at_tenth,
+        at_end=at_end,
+        tail=log.read_text(errors="replace")[-2000:],
     )
 
 
@@ -142,6 +156,8 @@ def main() -> None:
     print(f"pages/min over the run      {60 * first.done / first.seconds:.0f}")
     tenth, full = _pss_at(first.pss, args.process // 10), _pss_at(first.pss, args.process)
     print(f"PSS at {args.process // 10:,} pages: {tenth} MB; at {args.process:,}: {full} MB")
+    print(f"  by process at {args.process // 10:,}: {first.at_tenth}")
+    print(f"  by process at the stop: {first.at_end}")
     print(f"stop: exit code {first.exit}")
     print(f"resume: first batch committed after {again.first_commit_s} s")
     print("PSS samples (s, pages, MB):", first.pss[:: max(1, len(first.pss) // 20)])
