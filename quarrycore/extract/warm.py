@@ -6,12 +6,31 @@ quality filters' word split)."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
+import sys
 
-import py3langid  # noqa: F401  # loads its model on import
 
-import quarrycore.extract.pool  # noqa: F401
-from quarrycore.extract.wordsplit import preload
+def _leave_the_process_group() -> None:
+    """Put the fork server in a session of its own. It starts in its parent's process
+    group, and a signal to that group (a Prefect worker cancelling a flow run sends
+    SIGTERM to the run's process group) killed it and, through their parent-death
+    signal, the extraction processes mid-page, while the flow process was still
+    finishing its batches: a page of the batch became a failure. The server still exits
+    when its parent does (its pipe from the parent closes), and the extraction processes
+    with it. Only in the fork server (``python -c`` running multiprocessing's)."""
+    if sys.argv[:1] == ["-c"] and "multiprocessing.forkserver" in sys.modules:
+        with contextlib.suppress(OSError):  # already a group leader
+            os.setsid()
+
+
+_leave_the_process_group()  # first: the imports below take seconds
+
+import py3langid  # noqa: E402, F401  # loads its model on import
+
+import quarrycore.extract.pool  # noqa: E402, F401
+from quarrycore.extract.wordsplit import preload  # noqa: E402
 
 preload()
 
