@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import upsert
+from quarrycore.db import insert_missing
 from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
 from quarrycore.store import jobs, shards
 from quarrycore.store.revisits import current_run
@@ -25,6 +25,9 @@ from quarrycore.store.schema import DUPLICATE, FAILED, FILTERED, GONE, PENDING, 
 from quarrycore.urls import normalized_host, url_key
 
 _INSERT_CHUNK = 5000
+# The columns of a newly registered URL, in the order _insert_new gives them.
+_NEW_ROW = ("job_id", "url_key", "url", "seq", "depth", "state", "stage", "error_type",
+            "updated_at", "host")  # fmt: skip
 _ERROR_TYPE_LENGTH: int = job_urls.c.error_type.type.length or 64  # type: ignore[attr-defined]
 
 
@@ -87,7 +90,7 @@ def _counters(conn: sa.Connection, job_id: str) -> tuple[int, int]:
     return counted
 
 
-def _host(url: str, depth: int, failure: Failure | None) -> str:
+def _host(url: str, failure: Failure | None) -> str:
     if failure is None and url.startswith(("http://", "https://")):
         return normalized_host(url)[:255]  # a normalised URL: no parse needed
     return shards.host_key(url)
@@ -118,28 +121,20 @@ def _insert_new(
     if not fresh:
         return 0
     now = datetime.now(UTC)
-    hosts = {key: _host(*by_key[key]) for key in fresh}
+    hosts = {key: _host(by_key[key][0], by_key[key][2]) for key in fresh}
     fanned_out = shards.shard_count(conn, job_id)
     if fanned_out:  # a new host gets its shard in this transaction
         shards.assign_hosts(conn, job_id, hosts.values(), fanned_out)
     rows = []
     for i, key in enumerate(fresh, start=1):
         url, depth, failure = by_key[key]
-        rows.append(
-            {
-                "job_id": job_id,
-                "url_key": key,
-                "url": url,
-                "seq": seq + i,
-                "depth": depth,
-                "state": PENDING if failure is None else FAILED,
-                "stage": None if failure is None else failure.stage,
-                "error_type": None if failure is None else failure.error_type[:_ERROR_TYPE_LENGTH],
-                "updated_at": now,
-                "host": hosts[key],
-            }
+        state, stage, error = (
+            (PENDING, None, None)
+            if failure is None
+            else (FAILED, failure.stage, failure.error_type[:_ERROR_TYPE_LENGTH])
         )
-    upsert(conn, job_urls, rows, keys=["job_id", "url_key"])
+        rows.append((job_id, key, url, seq + i, depth, state, stage, error, now, hosts[key]))
+    insert_missing(conn, job_urls, _NEW_ROW, rows, keys=["job_id", "url_key"])
     jobs.set_url_counters(conn, job_id, total + len(fresh), seq + len(fresh))
     return len(fresh)
 

@@ -16,7 +16,7 @@ from quarrycore.records import Failure
 from quarrycore.store.documentstore import DocumentStore
 from quarrycore.urls import normalize_url
 
-CHUNK = 10_000  # inputs a transaction
+CHUNK = 100_000  # inputs a transaction
 
 
 @dataclass(frozen=True, slots=True)
