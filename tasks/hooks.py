@@ -18,6 +18,7 @@ from prefect import Task
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.context import TaskRunContext
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import BaseAnnotation
 
 from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import RunStopped, Stage, is_transient
@@ -52,6 +53,8 @@ def record_failed_batch(dead_letters: DeadLetterStore, stage: Stage) -> Hook:
             # stay pending, none of them failed.
             return
         batch: Batch = parameters["batch"]
+        if isinstance(batch, BaseAnnotation):  # passed opaque (steps.py): not unwrapped here
+            batch = batch.unwrap()
         urls = [record.url for record in batch.records if record.open]
         # In a thread: the hook runs on the flow's event loop.
         await asyncio.to_thread(
