@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from quarrycore.db import make_engine
+from quarrycore.db import bulk_cache, make_engine
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.records import Document, Failure, NotModified, Validators, WarcRef
 from quarrycore.store import (
@@ -110,7 +110,7 @@ class DocumentStore:
         """Register URLs as pending for the job, in order, and invalid inputs as failed at
         stage ``validate``; URLs the job already has keep their state; at most ``limit``
         URLs in the job. Returns the number of URLs new to the job."""
-        with self.engine.begin() as conn:
+        with self.engine.begin() as conn, bulk_cache(conn):
             return frontier.add(conn, job_id, urls, invalid, limit=limit)
 
     def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:

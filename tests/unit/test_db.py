@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
-from quarrycore.db import insert_missing, make_engine, upsert
+from quarrycore.db import (
+    SQLITE_BULK_CACHE_KIB,
+    SQLITE_CACHE_KIB,
+    bulk_cache,
+    insert_missing,
+    make_engine,
+    upsert,
+)
 from quarrycore.store.schema import job_urls, metadata
 
 COLUMNS = ("job_id", "url_key", "url", "seq", "state", "stage", "updated_at", "host")
@@ -46,4 +55,22 @@ def test_insert_missing_stores_what_upsert_stores_and_skips_known_keys(store_url
         insert_missing(conn, job_urls, COLUMNS, again, keys=["job_id", "url_key"])
     after = _read(engine, "fast")
     assert after[:3] == fast and [row[1] for row in after] == ["k1", "k2", "k3", "k4"]
+    engine.dispose()
+
+
+def test_a_bulk_write_gets_the_larger_sqlite_cache_and_gives_it_back(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'cache.db'}")
+
+    def cache_kib(conn: sa.Connection) -> int:
+        return int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    with engine.begin() as conn:
+        assert cache_kib(conn) == SQLITE_CACHE_KIB
+        with bulk_cache(conn):
+            assert cache_kib(conn) == SQLITE_BULK_CACHE_KIB
+        assert cache_kib(conn) == SQLITE_CACHE_KIB
+    with pytest.raises(RuntimeError), engine.begin() as conn, bulk_cache(conn):
+        raise RuntimeError("the write failed")
+    with engine.connect() as conn:  # the pool's connection, after the failed write
+        assert cache_kib(conn) == SQLITE_CACHE_KIB
     engine.dispose()
