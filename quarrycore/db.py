@@ -17,9 +17,10 @@ from quarrycore.credentials import mask_url
 from quarrycore.exceptions import ConfigError
 
 # SQLite's page cache, per connection, in KiB (negative: a size, not pages; SQLite's
-# default is 2 MiB). 64 MiB in each of the flow process's pooled connections grew it
-# from 303 to 586 MB over 60,000 pages of a 300,000-URL job (bench/scale.py); at 16 MiB
-# it stayed near 320 MB. Bulk registration gets more for its transaction (bulk_cache).
+# default is 2 MiB). With 64 MiB in each of its pooled connections the flow process grew
+# from 395 to 586 MB over 60,000 pages of a 300,000-URL job (bench/scale.py); at 16 MiB
+# (and batches passed to tasks opaque, measured together) 303 to 325 MB. A bulk
+# registration gets more for its own transaction (bulk_cache).
 SQLITE_CACHE_KIB = -16_384
 SQLITE_BULK_CACHE_KIB = -65_536
 
