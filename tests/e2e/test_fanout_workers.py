@@ -156,7 +156,9 @@ def test_cancelling_the_parent_cancels_its_shards_and_a_resume_runs_only_the_res
     workers: PrefectStack, tmp_path: Path, postgres_url: str
 ) -> None:
     with ExitStack() as sites:
-        servers = linked_hosts(sites, HOSTS, PAGES // 2, delay=0.03)
+        # 0.1 s a page: the cancel must land mid-job; at 0.03 s a slow machine's shards
+        # finished all 600 pages before the worker's cancel reached them (CI, 2026-12-04).
+        servers = linked_hosts(sites, HOSTS, PAGES // 2, delay=0.1)
         urls = [s.url(f"/p/{i}.html") for s in servers for i in range(PAGES // 2)]
         params = _params(tmp_path, postgres_url, urls, "fanned-cancel")
         parent_id, _ = workers.run_deployment("quarry-crawl/quarry-crawl", params, watch=False)
