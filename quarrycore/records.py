@@ -197,7 +197,9 @@ class UrlRecord:
         return replace(self, page=outcome, validators=outcome.validators)
 
 
-@dataclass(frozen=True, slots=True)
+# A weak reference slot: Prefect checks a batch's link to the task that returned it by it,
+# when a failed task leaves the link in place (tasks/lineage.py).
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Batch:
     """The URL records of one job that one task run handles."""
 

@@ -18,6 +18,7 @@ from quarrycore.exceptions import StageFailed
 from quarrycore.pipeline.steps import Sink, Step
 from quarrycore.records import Batch, BatchReport
 from quarrycore.tasks.hooks import take_recorded
+from quarrycore.tasks.lineage import keep_result_only, release
 from quarrycore.tasks.policy import exception_of
 
 
@@ -26,13 +27,20 @@ async def _run_task(task: Task[..., Any], batch: Batch, *args: Any) -> Any:
     # opaque: Prefect links the batch to the task that returned it (the run graph) but
     # does not walk into it; walking every page of every batch, twice a task, was a fifth
     # of the flow process's time on a crawl of small pages (the process that limits it).
+    # lineage: the links stay exact (an id-only match can link a batch to another's task)
+    # and the flow run does not keep an entry for every batch it ever ran.
     state: State[Any] = await task(opaque(batch), *args, return_state=True)
     if state.is_failed():
         error = exception_of(state) or RuntimeError(state.message or "task failed")
         task_run_id = state.state_details.task_run_id
         recorded = task_run_id is not None and take_recorded(str(task_run_id))
         raise StageFailed(error, recorded=recorded)
-    return await state.aresult()
+    release(batch)  # kept on failure: a store that comes back is passed it again
+    result = await state.aresult()
+    keep_result_only(result)
+    if not isinstance(result, Batch):  # a report: no task is passed it
+        release(result)
+    return result
 
 
 class TaskStep(Step):
