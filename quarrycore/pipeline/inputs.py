@@ -4,19 +4,24 @@ list, and their registration in the store, streamed a chunk at a time."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from quarrycore.deadletters import DeadLetterStore
-from quarrycore.exceptions import InvalidURL
+from quarrycore.exceptions import ConfigError, InvalidURL
 from quarrycore.fetch import Fetcher
 from quarrycore.fetch.sitemaps import discover
+from quarrycore.pipeline.request import JobRequest
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.records import Failure
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore
 from quarrycore.store.intake import IntakeCounts, register_inputs
-from quarrycore.urls import normalize_url
+from quarrycore.urls import normalize_url, read_urls_file
+
+logger = logging.getLogger("quarrycore.job")
 
 
 def input_origins(inputs: Iterable[str], *, drop_params: frozenset[str]) -> list[str]:
@@ -74,3 +79,36 @@ def register(
         limit=limit,
         on_invalid=dead_letter,
     )
+
+
+def inputs_to_register(
+    job_id: str, request: JobRequest, found: list[str], unfinished: list[str] | None
+) -> tuple[Iterator[str], list[str]] | None:
+    """What this run registers: the inputs given (and the sitemaps' pages), and the rest
+    of a registration an earlier run left ``unfinished`` (its files, read again: a URL
+    the job has is skipped); with the files to mark the registration with. ``None``:
+    nothing to register. A registration of inline inputs left unfinished, resumed
+    without them, is a :class:`ConfigError` (they are not kept)."""
+    given = [str(Path(request.urls_file).resolve())] if request.urls_file else []
+    sources: list[Iterable[str]] = [request.inputs(), found]
+    files = list(given)
+    for path in unfinished or []:
+        if path in given:
+            continue
+        if not Path(path).is_file():
+            raise ConfigError(
+                f"job {job_id!r} stopped while registering its inputs from {path}, which "
+                "cannot be read here: resume it where that file is, or give the file again"
+            )
+        logger.warning("job %s stopped while registering %s: registering the rest", job_id, path)
+        sources.append(read_urls_file(path))
+        files.append(path)
+    inline = bool(request.urls or request.seeds or found)
+    if unfinished == [] and not inline and not given:
+        raise ConfigError(
+            f"job {job_id!r} stopped while registering the inputs it was given inline, "
+            "which are not kept: resume it with the same inputs to register the rest"
+        )
+    if not inline and not files:
+        return None
+    return itertools.chain.from_iterable(sources), files

@@ -7,7 +7,6 @@ directly. What a run did is read back from the store, the single source of truth
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -29,12 +28,19 @@ from quarrycore.deadletters import DeadLetterStore
 from quarrycore.exceptions import ConfigError, IncompatibleCheckpoint, NoURLsError
 from quarrycore.jobid import new_job_id, validate_job_id
 from quarrycore.pipeline import recrawl, reextract, warcintake
-from quarrycore.pipeline.inputs import hosts_of, input_origins, register, sitemap_pages
+from quarrycore.pipeline.inputs import (
+    hosts_of,
+    input_origins,
+    inputs_to_register,
+    register,
+    sitemap_pages,
+)
 from quarrycore.pipeline.request import JobRequest, ScopeRequest, check_request
 from quarrycore.pipeline.result import CrawlResult
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
 from quarrycore.store import DocumentStore, JobCounts, JobLock
+from quarrycore.store.intake import IntakeMarker
 
 logger = logging.getLogger("quarrycore.job")
 
@@ -180,6 +186,9 @@ async def open_job(
         if (request.resuming or request.reextract) and checkpoint is None and not known:
             raise _nothing_to_resume(job_id, settings)
         new_job = not known and checkpoint is None and not found
+        marker = IntakeMarker(store, job_id)
+        unfinished = await asyncio.to_thread(marker.unfinished) if known else None
+        todo = inputs_to_register(job_id, request, found, unfinished)
         paths = warcintake.input_paths(request.warc_files)
         if new_job and not paths and not await asyncio.to_thread(request.has_inputs):
             raise NoURLsError("no URLs given: pass urls, urls_file, or the id of an existing job")
@@ -224,8 +233,7 @@ async def open_job(
         source="archive" if request.reextract or archived else "web",
     )
     try:
-        inputs = itertools.chain(request.inputs(), found)
-        await _register(job, inputs, checkpoint, known=known, run_id=run_id)
+        await _register(job, todo, marker, checkpoint, known=known, run_id=run_id)
     except BaseException:
         await asyncio.to_thread(job.close)
         raise
@@ -234,7 +242,8 @@ async def open_job(
 
 async def _register(
     job: OpenJob,
-    inputs: Iterator[str],
+    todo: tuple[Iterator[str], list[str]] | None,
+    marker: IntakeMarker,
     checkpoint: PipelineCheckpoint | None,
     *,
     known: bool,
@@ -244,17 +253,22 @@ async def _register(
     if checkpoint is not None and not known and checkpoint.urls_remaining_complete:
         # A store that lost the job (a new machine's SQLite): the checkpoint lists it.
         await asyncio.to_thread(store.add_urls, job_id, checkpoint.urls_remaining)
-    counts = await asyncio.to_thread(
-        register,
-        store,
-        job.dead_letters,
-        job_id,
-        inputs,
-        drop_params=job.settings.drop_params,
-        limit=job.scope.max_pages,
-        run_id=run_id,
-    )
-    job.inputs, job.invalid = counts.inputs, counts.invalid
+    if todo is not None:
+        inputs, files = todo
+        # Marked while it runs: a run stopped half-way leaves the rest to the next.
+        await asyncio.to_thread(marker.begin, files)
+        counts = await asyncio.to_thread(
+            register,
+            store,
+            job.dead_letters,
+            job_id,
+            inputs,
+            drop_params=job.settings.drop_params,
+            limit=job.scope.max_pages,
+            run_id=run_id,
+        )
+        await asyncio.to_thread(marker.end)
+        job.inputs, job.invalid = counts.inputs, counts.invalid
     job.before = await asyncio.to_thread(store.counts, job_id)
     await job.checkpointer.save_or_warn("running", mirror=True)
 

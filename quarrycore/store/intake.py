@@ -1,7 +1,9 @@
 """Turning raw input into a job's pending URLs: validate, normalise, register.
 
 Inputs are streamed: a file of a million URLs is read, normalised and registered a chunk
-at a time (each chunk its own transaction), so memory does not grow with the input.
+at a time (each chunk its own transaction), so memory does not grow with the input. A run
+stopped between chunks (``kill -9`` too) leaves the job marked (:class:`IntakeMarker`)
+with the files it was reading, so the next run registers the rest, not only what was in.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from quarrycore.credentials import mask_url
 from quarrycore.exceptions import InvalidURL
 from quarrycore.records import Failure
+from quarrycore.store import jobs
 from quarrycore.store.documentstore import DocumentStore
 from quarrycore.urls import normalize_url
 
@@ -32,6 +35,28 @@ class IntakeCounts:
     inputs: int = 0
     invalid: int = 0
     added: int = 0  # URLs new to the job (invalid inputs included, as failed rows)
+
+
+class IntakeMarker:
+    """The job's marker of a registration of its inputs under way (``jobs`` table)."""
+
+    def __init__(self, store: DocumentStore, job_id: str) -> None:
+        self.store = store
+        self.job_id = job_id
+
+    def unfinished(self) -> list[str] | None:
+        """The files of a registration a run left unfinished (``[]``: inputs given
+        inline), else ``None``."""
+        with self.store.engine.connect() as conn:
+            return jobs.unfinished_intake(conn, self.job_id)
+
+    def begin(self, files: list[str]) -> None:
+        with self.store.engine.begin() as conn:
+            jobs.mark_intake(conn, self.job_id, files)
+
+    def end(self) -> None:
+        with self.store.engine.begin() as conn:
+            jobs.mark_intake(conn, self.job_id, None)
 
 
 def validate_inputs(raw_urls: Iterable[str], *, drop_params: frozenset[str]) -> Intake:

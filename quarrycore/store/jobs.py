@@ -87,6 +87,30 @@ def job_ids(conn: sa.Connection) -> list[str]:
     return list(conn.execute(sa.select(jobs.c.job_id).order_by(jobs.c.created_at)).scalars())
 
 
+def unfinished_intake(conn: sa.Connection, job_id: str) -> list[str] | None:
+    """The files of a registration of the job's inputs left unfinished (``[]``: inputs
+    given inline), or ``None`` when none was."""
+    row = conn.execute(
+        sa.select(jobs.c.intake_started, jobs.c.intake_files).where(jobs.c.job_id == job_id)
+    ).one_or_none()
+    if row is None or row.intake_started is None:
+        return None
+    return list(row.intake_files or [])
+
+
+def mark_intake(conn: sa.Connection, job_id: str, files: list[str] | None) -> None:
+    """Mark a registration of the job's inputs (from ``files``) under way, or (``None``)
+    finished."""
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.job_id == job_id)
+        .values(
+            intake_started=None if files is None else datetime.now(UTC),
+            intake_files=files,
+        )
+    )
+
+
 def url_counters(conn: sa.Connection, job_id: str) -> tuple[int, int] | None:
     """(URLs in the job, last registration number), or None while not kept yet."""
     row = conn.execute(

@@ -69,6 +69,10 @@ jobs = sa.Table(
     sa.Column("recrawl_cursor", sa.BigInteger),
     # A job fanned out (shards.py): into how many shards (NULL: one run does it all).
     sa.Column("shards", sa.Integer),
+    # Set while the job's inputs are being registered (intake.py), with the files they
+    # are read from: a run stopped half-way is continued by the next, from those files.
+    sa.Column("intake_started", sa.DateTime(timezone=True)),
+    sa.Column("intake_files", sa.JSON),
 )
 
 job_urls = sa.Table(

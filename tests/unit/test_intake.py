@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import quarrycore.cli.crawl
 from quarrycore.cli.app import app
+from quarrycore.exceptions import ConfigError
 from quarrycore.pipeline.job import open_job
 from quarrycore.pipeline.request import JobRequest, ScopeRequest
 from quarrycore.settings import QuarrySettings, settings_from_parameters
@@ -90,3 +91,72 @@ def test_the_cli_hands_the_flow_the_file_not_its_urls(
     assert result.exit_code == 0, result.output
     [parameters] = handed
     assert parameters["urls_file"] == str(urls_file.resolve()) and parameters["urls"] == []
+
+
+def _write_urls(path: Path, count: int) -> list[str]:
+    urls = [f"http://site{i % 7}.test/p/{i}" for i in range(count)]
+    path.write_text("\n".join(urls) + "\n")
+    return urls
+
+
+async def _stop_after_first_chunk(
+    request: JobRequest, settings: QuarrySettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run of ``request`` stopped once its first chunk of inputs is committed (as a
+    ``kill -9`` would: nothing after that point runs)."""
+    monkeypatch.setattr(intake, "CHUNK", 100)
+    real_add = DocumentStore.add_urls
+    calls = 0
+
+    def add_then_stop(self: DocumentStore, *args: Any, **kwargs: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise KeyboardInterrupt
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentStore, "add_urls", add_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        await open_job(request, settings)
+    monkeypatch.setattr(DocumentStore, "add_urls", real_add)
+
+
+async def test_a_registration_stopped_half_way_is_finished_by_a_resume_without_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    urls = _write_urls(tmp_path / "urls.txt", 450)
+    request = JobRequest(urls_file=str(tmp_path / "urls.txt"), job_id="half")
+    await _stop_after_first_chunk(request, settings, monkeypatch)
+    store = DocumentStore(settings.database_url)
+    assert len(store.url_states("half")) == 100
+    assert intake.IntakeMarker(store, "half").unfinished() == [str(tmp_path / "urls.txt")]
+
+    # Resumed by id alone: the file is read again from where the job recorded it.
+    inputs, _ = await _open_and_close(JobRequest(job_id="half", resume=True), settings)
+    assert inputs == 450  # read again; the 100 registered before are not added twice
+    assert sorted(store.url_states("half")) == sorted(urls)
+    assert intake.IntakeMarker(store, "half").unfinished() is None
+    # A later resume has nothing more to register.
+    assert await _open_and_close(JobRequest(job_id="half", resume=True), settings) == (0, 0)
+
+
+async def test_a_registration_that_cannot_be_finished_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path)
+    _write_urls(tmp_path / "gone.txt", 250)
+    await _stop_after_first_chunk(
+        JobRequest(urls_file=str(tmp_path / "gone.txt"), job_id="gone"), settings, monkeypatch
+    )
+    (tmp_path / "gone.txt").unlink()
+    with pytest.raises(ConfigError, match=r"registering its inputs from .*gone\.txt"):
+        await open_job(JobRequest(job_id="gone", resume=True), settings)
+
+    inline = [f"http://x.test/{i}" for i in range(250)]
+    await _stop_after_first_chunk(JobRequest(urls=inline, job_id="inline"), settings, monkeypatch)
+    with pytest.raises(ConfigError, match="given inline, which are not kept"):
+        await open_job(JobRequest(job_id="inline", resume=True), settings)
+    # Given again, they are registered: the rest, once.
+    await _open_and_close(JobRequest(urls=inline, job_id="inline", resume=True), settings)
+    assert sorted(DocumentStore(settings.database_url).url_states("inline")) == sorted(inline)

@@ -49,7 +49,7 @@ def test_a_new_store_is_at_the_head_with_the_tables_the_code_uses(store_url: str
     assert _diff(store_url, dl_metadata) == []
     engine = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        assert migrations.current(conn, "store") == migrations.head("store") == "0002_fan_out"
+        assert migrations.current(conn, "store") == migrations.head("store") == "0003_intake_marker"
         assert migrations.current(conn, "dead_letters") == "0001_dead_letter_baseline"
     engine.dispose()
 
