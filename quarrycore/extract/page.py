@@ -118,12 +118,19 @@ def extract_page(
     min_words: int = 1,
     robots_meta: bool = True,
     markdown: bool = False,
+    links: bool = True,
 ) -> Document | Failure:
     """Extract one page; a page without usable text is a :class:`Failure` with its reason.
-    ``robots_meta=False`` ignores ``<meta name="robots">`` (to measure the extractor)."""
+    ``robots_meta=False`` ignores ``<meta name="robots">`` (to measure the extractor);
+    ``links=False`` leaves the document's ``out_links`` empty (not looked for)."""
     try:
         return _extract(
-            page, min_words=min_words, drop=drop, robots_meta=robots_meta, markdown=markdown
+            page,
+            min_words=min_words,
+            drop=drop,
+            robots_meta=robots_meta,
+            markdown=markdown,
+            links=links,
         )
     except URLFailure as exc:
         return Failure.from_error(page.url, exc)
@@ -134,7 +141,13 @@ def extract_page(
 
 
 def _extract(
-    page: FetchedPage, *, min_words: int, drop: frozenset[str], robots_meta: bool, markdown: bool
+    page: FetchedPage,
+    *,
+    min_words: int,
+    drop: frozenset[str],
+    robots_meta: bool,
+    markdown: bool,
+    links: bool,
 ) -> Document:
     if not page.html.strip():
         raise NoContent("empty body")
@@ -145,7 +158,8 @@ def _extract(
     if directives & {"noindex", "none"}:
         raise NoIndex('the page asks not to be indexed (<meta name="robots" content="noindex">)')
     base = _base_url(tree, page.final_url)
-    links = () if directives & {"nofollow", "none"} else out_links(tree, base, drop)
+    wanted = links and not directives & {"nofollow", "none"}
+    found_links = out_links(tree, base, drop) if wanted else ()
     canonical = _canonical(tree, base, drop)
     declared_language = _declared_language(tree)
 
@@ -174,7 +188,7 @@ def _extract(
         canonical_url=canonical,
         site_name=found.site_name,
         encoding=page.encoding,
-        out_links=links,
+        out_links=found_links,
         markdown=to_markdown(page.html, page.final_url, full_mode=found.full_mode)
         if markdown
         else None,

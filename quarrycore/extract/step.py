@@ -21,14 +21,16 @@ class ExtractOptions:
     min_words: int = 1
     quality: QualityThresholds | None = None
     markdown: bool = False
+    out_links: bool = True  # look for the page's links (a job that follows them, or asked)
 
     @classmethod
-    def from_settings(cls, settings: QuarrySettings) -> ExtractOptions:
+    def from_settings(cls, settings: QuarrySettings, *, out_links: bool = True) -> ExtractOptions:
         return cls(
             drop=settings.drop_params,
             min_words=settings.min_words,
             quality=settings.quality,
             markdown=settings.markdown,
+            out_links=out_links,
         )
 
 
@@ -37,7 +39,11 @@ def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failur
     A document a filter rejects is returned with the verdict, not dropped: it is stored
     as ``filtered``, so other filter settings later need no new fetch."""
     outcome = extract_page(
-        page, drop=options.drop, min_words=options.min_words, markdown=options.markdown
+        page,
+        drop=options.drop,
+        min_words=options.min_words,
+        markdown=options.markdown,
+        links=options.out_links,
     )
     quality = options.quality
     if isinstance(outcome, Document) and quality is not None:

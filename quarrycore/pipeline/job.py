@@ -61,6 +61,7 @@ class OpenJob:
     invalid: int = 0  # of which malformed
     resumed_from: CheckpointStage | None = None
     generated_id: bool = False  # no job id was given: the run may want to show this one
+    keeps_out_links: bool = True  # documents keep their out-links (settings.keep_out_links)
     source: Literal["web", "archive"] = "web"  # archive: a re-extraction (reextract.py)
     shard: int | None = None  # of a job fanned out: the one shard this run crawls
     started: float = field(default_factory=time.monotonic)
@@ -72,6 +73,15 @@ class OpenJob:
         finally:
             self.store.close()
             self.dead_letters.close()
+
+
+def wants_out_links(keep: bool | None, scope: CrawlScope, crawled_with: CrawlScope) -> bool:
+    """Whether the job's documents keep their out-links: as ``keep`` (the setting) says,
+    else when the run follows links, or the job did when it was crawled (a
+    re-extraction of a crawl keeps the links its documents had)."""
+    if keep is not None:
+        return keep
+    return scope.follows_links or crawled_with.follows_links
 
 
 async def resume_checkpoint(
@@ -172,13 +182,14 @@ async def open_job(
         archived = bool(request.warc_files) or recorded.get("input") == "warc"
         if known and request.warc_files and recorded.get("input") != "warc":
             raise ConfigError(f"job {job_id!r} crawls the web: give WARC files to a new job")
+        saved = recorded.get("crawl_scope")
+        saved_scope = CrawlScope.from_json(saved) if saved else CrawlScope()
         if request.scope is not None:
             scope = request.scope.scope(hosts_of(origins))
         elif request.reextract or archived:
             scope = CrawlScope()  # links: followed by the crawl already, or not ours to follow
         else:
-            saved = recorded.get("crawl_scope")
-            scope = CrawlScope.from_json(saved) if saved else CrawlScope()
+            scope = saved_scope
         found: list[str] = []
         if request.sitemaps:  # within the scope asked for, else on the inputs' own hosts
             listed = (request.scope or ScopeRequest()).scope(hosts_of(origins))
@@ -230,6 +241,7 @@ async def open_job(
         before=JobCounts(job_id),
         resumed_from=checkpoint.stage if checkpoint else None,
         generated_id=request.job_id is None and checkpoint is None,
+        keeps_out_links=wants_out_links(settings.keep_out_links, scope, saved_scope),
         source="archive" if request.reextract or archived else "web",
     )
     try:

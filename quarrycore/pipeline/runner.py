@@ -50,7 +50,7 @@ class JobStages:
         self.extract = Extract(
             ExtractorPool(
                 workers=settings.extract_workers,
-                options=ExtractOptions.from_settings(settings),
+                options=ExtractOptions.from_settings(settings, out_links=job.keeps_out_links),
                 page_timeout=settings.extract_timeout,
             ),
             job.scope,
