@@ -213,6 +213,8 @@ async def _announce(job: OpenJob) -> None:
         async with get_client() as client:
             await client.update_flow_run(flow_run.id, name=job.job_id)
     resuming = f" (resuming from a {job.resumed_from} checkpoint)" if job.resumed_from else ""
+    if job.inputs_left is not None:
+        resuming += "; the rest of the inputs is registered while the batches run"
     get_run_logger().info(
         "job %s: %d input URLs (%d invalid); %d pending, %d already done%s",
         job.job_id,

@@ -39,11 +39,15 @@ def snapshot(
     pipeline_id: str | None,
     start_time: datetime,
     shard: int | None = None,
+    list_pending: bool = True,
 ) -> PipelineCheckpoint:
     """The checkpoint the store implies right now, of the job or of one ``shard`` of it
-    (blocking: run it in a thread)."""
+    (blocking: run it in a thread). ``list_pending=False``: the store does not have all
+    the job's URLs yet (its inputs are being registered), so none are listed."""
     counts = store.counts(job_id, shard)
-    remaining = store.pending_urls(job_id, settings.checkpoint_inline_urls, shard)
+    remaining = (
+        store.pending_urls(job_id, settings.checkpoint_inline_urls, shard) if list_pending else None
+    )
     done: list[int] = []
     if shard is None and store.shards.count(job_id):
         done = [s.shard for s in store.shards.states(job_id) if s.pending == 0]
@@ -90,6 +94,8 @@ class JobCheckpointer:
         self._last_save_end = float("-inf")
         self._last_cost = 0.0
         self.last: PipelineCheckpoint | None = None
+        # False while the job's inputs are still being registered (pipeline/inputsleft.py).
+        self.lists_all_pending = True
 
     async def save_if_cheap(self) -> PipelineCheckpoint | None:
         """Save after a batch unless that would spend more than ~10 % of the time on
@@ -111,6 +117,7 @@ class JobCheckpointer:
                 pipeline_id=self.pipeline_id,
                 start_time=self._start_time,
                 shard=self.shard,
+                list_pending=self.lists_all_pending,
             )
             await asyncio.to_thread(self._file.write, checkpoint)
             interval = self._settings.checkpoint_block_interval

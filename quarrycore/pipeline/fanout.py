@@ -88,6 +88,7 @@ async def run_shards(
     """Split the job into ``shards``, run them to the end (or to a stop); raises
     :class:`RunStopped` when the job's own lease is lost."""
     store, job_id = job.store, job.job_id
+    await job.register_the_rest()  # the split needs every URL of the job
     plan = await asyncio.to_thread(store.shards.split, job_id, shards)
     logger.info(
         "job %s fanned out into %d shards: %s pending URLs",

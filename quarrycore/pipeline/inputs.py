@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,9 +64,12 @@ def register(
     drop_params: frozenset[str],
     limit: int | None,
     run_id: str | None,
+    on_chunk: Callable[[IntakeCounts], None] = lambda counts: None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> IntakeCounts:
     """Register the inputs with the job a chunk at a time (at most ``limit`` URLs in the
-    job); the invalid ones are dead-lettered at stage ``validate`` once (blocking)."""
+    job); the invalid ones are dead-lettered at stage ``validate`` once (blocking). See
+    :func:`register_inputs` for ``on_chunk`` and ``should_stop``."""
 
     def dead_letter(invalid: list[Failure]) -> None:
         dead_letters.record(job_id, invalid, flow_run_id=run_id, only_new=True)
@@ -78,6 +81,8 @@ def register(
         drop_params=drop_params,
         limit=limit,
         on_invalid=dead_letter,
+        on_chunk=on_chunk,
+        should_stop=should_stop,
     )
 
 

@@ -7,6 +7,8 @@ directly. What a run did is read back from the store, the single source of truth
 from __future__ import annotations
 
 import asyncio
+import functools
+import itertools
 import logging
 import time
 from collections.abc import Iterator
@@ -35,11 +37,12 @@ from quarrycore.pipeline.inputs import (
     register,
     sitemap_pages,
 )
+from quarrycore.pipeline.inputsleft import InputsLeft
 from quarrycore.pipeline.request import JobRequest, ScopeRequest, check_request
 from quarrycore.pipeline.result import CrawlResult
 from quarrycore.pipeline.scope import CrawlScope
 from quarrycore.settings import QuarrySettings
-from quarrycore.store import DocumentStore, JobCounts, JobLock
+from quarrycore.store import DocumentStore, JobCounts, JobLock, intake
 from quarrycore.store.intake import IntakeMarker
 
 logger = logging.getLogger("quarrycore.job")
@@ -62,9 +65,18 @@ class OpenJob:
     resumed_from: CheckpointStage | None = None
     generated_id: bool = False  # no job id was given: the run may want to show this one
     keeps_out_links: bool = True  # documents keep their out-links (settings.keep_out_links)
+    inputs_left: InputsLeft | None = None  # registered while the run goes (inputsleft.py)
     source: Literal["web", "archive"] = "web"  # archive: a re-extraction (reextract.py)
     shard: int | None = None  # of a job fanned out: the one shard this run crawls
     started: float = field(default_factory=time.monotonic)
+
+    async def register_the_rest(self) -> None:
+        """Register the inputs left now, not while batches run (a fan-out, which splits
+        the job's URLs, needs them all; a caller that runs no batches)."""
+        if self.inputs_left is not None:
+            await self.inputs_left.finish()
+            counts = self.inputs_left.counts
+            self.inputs, self.invalid = counts.inputs, counts.invalid
 
     def close(self) -> None:
         """Release the lease and the connections (blocking)."""
@@ -269,20 +281,40 @@ async def _register(
         inputs, files = todo
         # Marked while it runs: a run stopped half-way leaves the rest to the next.
         await asyncio.to_thread(marker.begin, files)
-        counts = await asyncio.to_thread(
+        registering = functools.partial(
             register,
             store,
             job.dead_letters,
             job_id,
-            inputs,
             drop_params=job.settings.drop_params,
             limit=job.scope.max_pages,
             run_id=run_id,
         )
-        await asyncio.to_thread(marker.end)
+        # The first chunk now, so that the run starts with work; the rest while it runs.
+        first = await asyncio.to_thread(lambda: list(itertools.islice(inputs, intake.CHUNK)))
+        counts = await asyncio.to_thread(registering, first)
+        rest = await asyncio.to_thread(_rest_of, inputs)
+        if rest is None:
+            await asyncio.to_thread(marker.end)
+        else:
+            checkpointer = job.checkpointer
+            checkpointer.lists_all_pending = False
+
+            def all_registered() -> None:
+                checkpointer.lists_all_pending = True
+
+            job.inputs_left = InputsLeft(
+                registering, rest, marker=marker, before=counts, on_complete=all_registered
+            )
         job.inputs, job.invalid = counts.inputs, counts.invalid
     job.before = await asyncio.to_thread(store.counts, job_id)
     await job.checkpointer.save_or_warn("running", mirror=True)
+
+
+def _rest_of(inputs: Iterator[str]) -> Iterator[str] | None:
+    """``inputs`` as they are, or ``None`` when none is left (reads one)."""
+    first = next(inputs, None)
+    return None if first is None else itertools.chain([first], inputs)
 
 
 async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult, CheckpointStage]:
@@ -295,8 +327,10 @@ async def finish_job(job: OpenJob, *, stop_requested: bool) -> tuple[CrawlResult
         processed_before=job.before.processed,
         flow_run_id=job.checkpointer.pipeline_id,
     )
+    # Inputs left unregistered (a stop came first) are pending too, in the file.
+    unregistered = job.inputs_left is not None and not job.inputs_left.complete
     stage: CheckpointStage = (
-        "interrupted" if stop_requested and result.pending_count else result.state
+        "interrupted" if (stop_requested and result.pending_count) or unregistered else result.state
     )
     await job.checkpointer.save_or_warn(stage, mirror=True)
     if job.shard is not None:  # the job's status is its parent run's

@@ -121,6 +121,8 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
     ]
     for task in background:
         task.add_done_callback(_report_death)
+    if job.inputs_left is not None:  # the rest of the inputs, while the batches run
+        job.inputs_left.start(lambda: signals.stop_requested)
 
     async def every_pass() -> None:
         # Links found by the last batches of a pass are committed after the pass read
@@ -146,6 +148,8 @@ async def run_job(job: OpenJob, pipeline: Pipeline, *, on_done: OnDone) -> StopS
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         lease_thread.shutdown(wait=False)
+        if job.inputs_left is not None:
+            await job.inputs_left.stop()
     if stopped_by:
         raise stopped_by[0]
     return signals
@@ -213,10 +217,12 @@ async def _await_with_grace(task: asyncio.Task[None], signals: StopSignals, grac
 async def _batches(job: OpenJob, batch_size: int, outage_wait: float) -> AsyncIterator[Batch]:
     """The job's pending URLs a batch at a time, in registration order (re-extracting:
     those with an archived response, with it); reading waits out a store outage like a
-    commit does."""
-    store, job_id = job.store, job.job_id
+    commit does. While the job's inputs are still being registered, none pending means
+    waiting for the next chunk of them."""
+    store, job_id, left = job.store, job.job_id, job.inputs_left
     index, after = 0, 0
     while True:
+        chunks = left.chunks if left is not None else 0
         if job.source == "archive":
             read_archived = functools.partial(
                 asyncio.to_thread, store.archived_pending_page, job_id, after, batch_size
@@ -234,6 +240,8 @@ async def _batches(job: OpenJob, batch_size: int, outage_wait: float) -> AsyncIt
                 asyncio.to_thread, store.pending_page, job_id, after, batch_size, job.shard
             )
             page = await outlast_outage(read, limit=outage_wait, what="reading pending URLs")
+            if not page and left is not None and await left.wait_for_more(chunks):
+                continue
             if not page:
                 return
             after = page[-1][1]

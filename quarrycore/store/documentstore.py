@@ -111,6 +111,9 @@ class DocumentStore:
         stage ``validate``; URLs the job already has keep their state; at most ``limit``
         URLs in the job. Returns the number of URLs new to the job."""
         with self.engine.begin() as conn, bulk_cache(conn):
+            # A registration may run beside the job's commits (which add links): its
+            # registration numbers and URL count are read, then written.
+            jobs.serialize_commits(conn, job_id)
             return frontier.add(conn, job_id, urls, invalid, limit=limit)
 
     def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:

@@ -35,6 +35,14 @@ class IntakeCounts:
     inputs: int = 0
     invalid: int = 0
     added: int = 0  # URLs new to the job (invalid inputs included, as failed rows)
+    complete: bool = True  # False: stopped before the end of the inputs
+
+    def __iadd__(self, other: IntakeCounts) -> IntakeCounts:
+        self.inputs += other.inputs
+        self.invalid += other.invalid
+        self.added += other.added
+        self.complete = other.complete
+        return self
 
 
 class IntakeMarker:
@@ -81,17 +89,27 @@ def register_inputs(
     drop_params: frozenset[str],
     limit: int | None = None,
     on_invalid: Callable[[list[Failure]], None] = lambda failures: None,
+    on_chunk: Callable[[IntakeCounts], None] = lambda counts: None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> IntakeCounts:
     """Validate the inputs and register them with the job, a chunk at a time: valid ones
     pending, invalid ones failed at stage ``validate`` (and passed to ``on_invalid``, to
-    be dead-lettered), at most ``limit`` URLs in the job (its ``max_pages``)."""
+    be dead-lettered), at most ``limit`` URLs in the job (its ``max_pages``). After each
+    chunk, ``on_chunk`` is given the counts so far; ``should_stop`` is asked before each
+    (then the counts say not ``complete``)."""
     counts = IntakeCounts()
     inputs = iter(raw_urls)
-    while chunk := list(itertools.islice(inputs, CHUNK)):
+    while True:
+        if should_stop():
+            counts.complete = next(inputs, None) is None
+            return counts
+        chunk = list(itertools.islice(inputs, CHUNK))
+        if not chunk:
+            return counts
         intake = validate_inputs(chunk, drop_params=drop_params)
         counts.inputs += len(chunk)
         counts.invalid += len(intake.invalid)
         counts.added += store.add_urls(job_id, intake.valid, invalid=intake.invalid, limit=limit)
         if intake.invalid:
             on_invalid(intake.invalid)
-    return counts
+        on_chunk(counts)

@@ -9,7 +9,7 @@ import signal
 import time
 from pathlib import Path
 
-from quarrycore.pipeline.job import open_job
+from quarrycore.pipeline.job import OpenJob, open_job
 from quarrycore.pipeline.request import JobRequest
 from quarrycore.settings import settings_from_parameters
 from quarrycore.store import DocumentStore
@@ -59,8 +59,14 @@ def test_a_run_killed_while_registering_is_finished_by_a_resume_without_the_file
         data_dir=env["QUARRY_DATA_DIR"],
         checkpoint_block=False,
     )
-    job = asyncio.run(open_job(JobRequest(job_id="reg", resume=True), settings))
-    job.close()
+
+    async def resume() -> OpenJob:
+        job = await open_job(JobRequest(job_id="reg", resume=True), settings)
+        await job.register_the_rest()
+        job.close()
+        return job
+
+    job = asyncio.run(resume())
     assert job.inputs == LINES
     assert store.counts("reg").pending == LINES  # each URL once, in the order given
     assert IntakeMarker(store, "reg").unfinished() is None

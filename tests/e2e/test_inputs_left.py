@@ -1,0 +1,81 @@
+"""A large URL file: the run fetches from its first chunk on while the rest is registered
+(pipeline/inputsleft.py); every URL is done once, and no checkpoint taken meanwhile claims
+to list every pending URL. The core alone, against a real local site."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from quarrycore.pipeline.job import finish_job, open_job
+from quarrycore.pipeline.request import JobRequest
+from quarrycore.pipeline.runner import JobStages, run_job
+from quarrycore.records import BatchReport
+from quarrycore.settings import settings_from_parameters
+from quarrycore.store import DocumentStore, intake
+from quarrycore.store.intake import IntakeMarker
+from tests.e2e.jobs import numbered_site
+
+PAGES = 160
+
+
+async def test_batches_run_while_the_rest_of_the_file_is_registered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake, "CHUNK", 40)  # the file is four chunks
+    committed = threading.Event()
+    real_add = DocumentStore.add_urls
+    calls = 0
+
+    def add_after_a_commit(self: DocumentStore, *args: Any, **kwargs: Any) -> int:
+        # The file's second chunk waits for a committed batch: that batch cannot have
+        # waited for the whole file.
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            assert committed.wait(120), "no batch was committed before the rest was in"
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentStore, "add_urls", add_after_a_commit)
+    settings = settings_from_parameters(
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        dead_letter_url=f"sqlite:///{tmp_path / 'dl.db'}",
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        data_dir=str(tmp_path / "data"),
+        checkpoint_block=False,
+        batch_size=10,
+        extract_workers=1,
+    )
+    site = numbered_site(PAGES)
+    listed_while_registering: list[bool] = []
+    with site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("\n".join(site.urls) + "\n")
+        job = await open_job(JobRequest(urls_file=str(urls_file), job_id="early"), settings)
+        left = job.inputs_left
+        assert left is not None and job.inputs == 40
+
+        async def on_done(report: BatchReport) -> None:
+            if not left.complete:
+                checkpoint = await job.checkpointer.save("running")
+                listed_while_registering.append(checkpoint.urls_remaining_complete)
+            committed.set()
+
+        try:
+            async with JobStages(job) as stages:
+                signals = await run_job(job, stages.pipeline(), on_done=on_done)
+            result, stage = await finish_job(job, stop_requested=signals.stop_requested)
+        finally:
+            job.close()
+    assert listed_while_registering and not any(listed_while_registering)
+    assert left.complete and left.counts.inputs == PAGES
+    assert (stage, result.stored_count, result.pending_count) == ("completed", PAGES, 0)
+    store = DocumentStore(settings.database_url)
+    states = store.url_states("early")
+    assert sorted(states) == sorted(site.urls)
+    assert {state for state, _ in states.values()} == {"stored"}
+    assert IntakeMarker(store, "early").unfinished() is None
+    store.close()
