@@ -12,11 +12,13 @@ that chunk rolled back) leaves the rest to the next run, which reads the file ag
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from quarrycore.store.intake import IntakeCounts, IntakeMarker
+
+logger = logging.getLogger("quarrycore.job")
 
 
 class Register(Protocol):
@@ -130,6 +132,14 @@ class InputsLeft:
     async def stop(self) -> None:
         """Stop after the chunk under way, and wait for it (the run is ending)."""
         self._stopping = True
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._task)
+        if self._task is None:
+            return
+        try:
+            await asyncio.shield(self._task)
+        except Exception as exc:  # the batch loop raises it when it waits; else said here
+            logger.error(
+                "registering the rest of the inputs failed (%s: %s); the next run of the "
+                "job registers them",
+                type(exc).__name__,
+                exc,
+            )

@@ -14,12 +14,24 @@ from quarrycore.pipeline.job import finish_job, open_job
 from quarrycore.pipeline.request import JobRequest
 from quarrycore.pipeline.runner import JobStages, run_job
 from quarrycore.records import BatchReport
-from quarrycore.settings import settings_from_parameters
+from quarrycore.settings import QuarrySettings, settings_from_parameters
 from quarrycore.store import DocumentStore, intake
 from quarrycore.store.intake import IntakeMarker
 from tests.e2e.jobs import numbered_site
 
 PAGES = 160
+
+
+def _settings(tmp_path: Path) -> QuarrySettings:
+    return settings_from_parameters(
+        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        dead_letter_url=f"sqlite:///{tmp_path / 'dl.db'}",
+        checkpoint_dir=str(tmp_path / "checkpoints"),
+        data_dir=str(tmp_path / "data"),
+        checkpoint_block=False,
+        batch_size=10,
+        extract_workers=1,
+    )
 
 
 async def test_batches_run_while_the_rest_of_the_file_is_registered(
@@ -40,15 +52,7 @@ async def test_batches_run_while_the_rest_of_the_file_is_registered(
         return real_add(self, *args, **kwargs)
 
     monkeypatch.setattr(DocumentStore, "add_urls", add_after_a_commit)
-    settings = settings_from_parameters(
-        database_url=f"sqlite:///{tmp_path / 's.db'}",
-        dead_letter_url=f"sqlite:///{tmp_path / 'dl.db'}",
-        checkpoint_dir=str(tmp_path / "checkpoints"),
-        data_dir=str(tmp_path / "data"),
-        checkpoint_block=False,
-        batch_size=10,
-        extract_workers=1,
-    )
+    settings = _settings(tmp_path)
     site = numbered_site(PAGES)
     listed_while_registering: list[bool] = []
     with site:
@@ -79,3 +83,52 @@ async def test_batches_run_while_the_rest_of_the_file_is_registered(
     assert {state for state, _ in states.values()} == {"stored"}
     assert IntakeMarker(store, "early").unfinished() is None
     store.close()
+
+
+async def test_a_registration_that_fails_beside_the_batches_fails_the_run_and_is_resumed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(intake, "CHUNK", 40)
+    real_add = DocumentStore.add_urls
+    calls = 0
+
+    def add_then_fail(self: DocumentStore, *args: Any, **kwargs: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:  # the third chunk: the first two are in
+            raise OSError("the disk is full")
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(DocumentStore, "add_urls", add_then_fail)
+    settings = _settings(tmp_path)
+    site = numbered_site(PAGES)
+    with site:
+        urls_file = tmp_path / "urls.txt"
+        urls_file.write_text("\n".join(site.urls) + "\n")
+        job = await open_job(JobRequest(urls_file=str(urls_file), job_id="fails"), settings)
+        try:
+            async with JobStages(job) as stages:
+                with pytest.raises(OSError, match="the disk is full"):
+                    await run_job(job, stages.pipeline(), on_done=_nothing)
+        finally:
+            job.close()
+        store = DocumentStore(settings.database_url)
+        assert len(store.url_states("fails")) == 80  # two chunks, the run failed after
+        assert IntakeMarker(store, "fails").unfinished() == [str(urls_file)]
+
+        monkeypatch.setattr(DocumentStore, "add_urls", real_add)
+        job = await open_job(JobRequest(job_id="fails", resume=True), settings)
+        try:
+            async with JobStages(job) as stages:
+                signals = await run_job(job, stages.pipeline(), on_done=_nothing)
+            result, stage = await finish_job(job, stop_requested=signals.stop_requested)
+        finally:
+            job.close()
+    assert (stage, result.stored_count) == ("completed", PAGES)
+    assert sorted(store.url_states("fails")) == sorted(site.urls)
+    assert IntakeMarker(store, "fails").unfinished() is None
+    store.close()
+
+
+async def _nothing(report: BatchReport) -> None:
+    return None
