@@ -109,10 +109,17 @@ def inputs_to_register(
         sources.append(read_urls_file(path))
         files.append(path)
     inline = bool(request.urls or request.seeds or found)
-    if unfinished == [] and not inline and not given:
-        raise ConfigError(
-            f"job {job_id!r} stopped while registering the inputs it was given inline, "
-            "which are not kept: resume it with the same inputs to register the rest"
+    if unfinished == [] and not inline:
+        if not given:
+            raise ConfigError(
+                f"job {job_id!r} stopped while registering the inputs it was given inline, "
+                "which are not kept: resume it with the same inputs to register the rest"
+            )
+        logger.warning(
+            "job %s stopped while registering inputs given inline, which are not kept: "
+            "give them again if they are not in %s",
+            job_id,
+            given[0],
         )
     if not inline and not files:
         return None

@@ -59,11 +59,13 @@ class InputsLeft:
     @property
     def counts(self) -> IntakeCounts:
         """Inputs, invalid and added of the whole registration so far."""
-        total = IntakeCounts(
-            inputs=self._before.inputs, invalid=self._before.invalid, added=self._before.added
+        before, rest = self._before, self._rest
+        return IntakeCounts(
+            inputs=before.inputs + rest.inputs,
+            invalid=before.invalid + rest.invalid,
+            added=before.added + rest.added,
+            complete=rest.complete,
         )
-        total += self._rest
-        return total
 
     @property
     def complete(self) -> bool:
@@ -104,9 +106,8 @@ class InputsLeft:
             )
             if counts.complete:
                 await asyncio.to_thread(self._marker.end)
-            self._rest = counts
-            if counts.complete:
                 self._on_complete()
+            self._rest = counts
         finally:
             changed.set()
 

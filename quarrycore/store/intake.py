@@ -37,13 +37,6 @@ class IntakeCounts:
     added: int = 0  # URLs new to the job (invalid inputs included, as failed rows)
     complete: bool = True  # False: stopped before the end of the inputs
 
-    def __iadd__(self, other: IntakeCounts) -> IntakeCounts:
-        self.inputs += other.inputs
-        self.invalid += other.invalid
-        self.added += other.added
-        self.complete = other.complete
-        return self
-
 
 class IntakeMarker:
     """The job's marker of a registration of its inputs under way (``jobs`` table)."""

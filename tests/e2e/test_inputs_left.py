@@ -5,13 +5,16 @@ to list every pending URL. The core alone, against a real local site."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from quarrycore.pipeline.job import finish_job, open_job
+from quarrycore.checkpoint import CheckpointStage
+from quarrycore.pipeline.job import OpenJob, finish_job, open_job
 from quarrycore.pipeline.request import JobRequest
+from quarrycore.pipeline.result import CrawlResult
 from quarrycore.pipeline.runner import JobStages, run_job
 from quarrycore.records import BatchReport
 from quarrycore.settings import QuarrySettings, settings_from_parameters
@@ -68,12 +71,7 @@ async def test_batches_run_while_the_rest_of_the_file_is_registered(
                 listed_while_registering.append(checkpoint.urls_remaining_complete)
             committed.set()
 
-        try:
-            async with JobStages(job) as stages:
-                signals = await run_job(job, stages.pipeline(), on_done=on_done)
-            result, stage = await finish_job(job, stop_requested=signals.stop_requested)
-        finally:
-            job.close()
+        result, stage = await _run_to_the_end(job, on_done)
     assert listed_while_registering and not any(listed_while_registering)
     assert left.complete and left.counts.inputs == PAGES
     assert (stage, result.stored_count, result.pending_count) == ("completed", PAGES, 0)
@@ -118,12 +116,7 @@ async def test_a_registration_that_fails_beside_the_batches_fails_the_run_and_is
 
         monkeypatch.setattr(DocumentStore, "add_urls", real_add)
         job = await open_job(JobRequest(job_id="fails", resume=True), settings)
-        try:
-            async with JobStages(job) as stages:
-                signals = await run_job(job, stages.pipeline(), on_done=_nothing)
-            result, stage = await finish_job(job, stop_requested=signals.stop_requested)
-        finally:
-            job.close()
+        result, stage = await _run_to_the_end(job, _nothing)
     assert (stage, result.stored_count) == ("completed", PAGES)
     assert sorted(store.url_states("fails")) == sorted(site.urls)
     assert IntakeMarker(store, "fails").unfinished() is None
@@ -132,3 +125,15 @@ async def test_a_registration_that_fails_beside_the_batches_fails_the_run_and_is
 
 async def _nothing(report: BatchReport) -> None:
     return None
+
+
+async def _run_to_the_end(
+    job: OpenJob, on_done: Callable[[BatchReport], Awaitable[None]]
+) -> tuple[CrawlResult, CheckpointStage]:
+    """Run the job's batches through the plain steps and finish it; close it."""
+    try:
+        async with JobStages(job) as stages:
+            signals = await run_job(job, stages.pipeline(), on_done=on_done)
+        return await finish_job(job, stop_requested=signals.stop_requested)
+    finally:
+        job.close()

@@ -19,9 +19,9 @@ from quarrycore.settings import QuarrySettings, settings_from_parameters
 from quarrycore.store import DocumentStore, intake
 
 
-def _settings(tmp_path: Path) -> QuarrySettings:
+def _settings(tmp_path: Path, database_url: str | None = None) -> QuarrySettings:
     return settings_from_parameters(
-        database_url=f"sqlite:///{tmp_path / 's.db'}",
+        database_url=database_url or f"sqlite:///{tmp_path / 's.db'}",
         dead_letter_url=f"sqlite:///{tmp_path / 'dl.db'}",
         checkpoint_dir=str(tmp_path / "checkpoints"),
         checkpoint_block=False,
@@ -112,9 +112,9 @@ async def _stop_after_first_chunk(
 
 
 async def test_a_registration_stopped_half_way_is_finished_by_a_resume_without_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_url: str
 ) -> None:
-    settings = _settings(tmp_path)
+    settings = _settings(tmp_path, store_url)
     urls = _write_urls(tmp_path / "urls.txt", 450)
     request = JobRequest(urls_file=str(tmp_path / "urls.txt"), job_id="half")
     await _stop_after_first_chunk(request, settings, monkeypatch)
@@ -129,6 +129,7 @@ async def test_a_registration_stopped_half_way_is_finished_by_a_resume_without_t
     assert intake.IntakeMarker(store, "half").unfinished() is None
     # A later resume has nothing more to register.
     assert await _open_and_close(JobRequest(job_id="half", resume=True), settings) == (0, 0)
+    store.close()
 
 
 async def test_a_registration_that_cannot_be_finished_is_a_clear_error(
