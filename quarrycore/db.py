@@ -3,6 +3,9 @@ store and the dead letters), which are otherwise independent."""
 
 from __future__ import annotations
 
+import random
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -23,6 +26,8 @@ from quarrycore.exceptions import ConfigError
 # registration gets more for its own transaction (bulk_cache).
 SQLITE_CACHE_KIB = -16_384
 SQLITE_BULK_CACHE_KIB = -65_536
+# How long a SQLite connection waits for another's write lock before "database is locked".
+SQLITE_BUSY_TIMEOUT_S = 30
 
 
 @contextmanager
@@ -62,7 +67,7 @@ def make_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        connect_args["timeout"] = 30
+        connect_args["timeout"] = SQLITE_BUSY_TIMEOUT_S
     try:
         engine = sa.create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
     except (NoSuchModuleError, ImportError) as exc:
@@ -74,12 +79,28 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_S * 1000}")
     # WAL lets readers (status, progress) run while the pipeline writes.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute(f"PRAGMA cache_size={SQLITE_CACHE_KIB}")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the file in WAL mode (kept in the file: a no-op once done). Connections that
+    open a new file at once race to switch it, and SQLite answers the loser "database is
+    locked" at once, without its busy handler (8 of 100 fresh files opened by four threads
+    at once): the switch is tried again until the busy timeout."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_S
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 def db_epoch(dialect: str) -> sa.ColumnElement[float]:
