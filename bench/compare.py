@@ -68,14 +68,35 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+_ROLES = {
+    "multiprocessing.resource_tracker": "resource tracker",
+    "multiprocessing.forkserver": "fork server",
+}
+
+
 def _name(pid: int) -> str:
-    """A process's short name: its program and first arguments (``python -m x``)."""
+    """A process's short name: its role (the fork server, an extraction process it
+    forked), else its program and first arguments (``python -m x``)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
         return "?"
+    command = " ".join(argv)
+    for marker, role in _ROLES.items():
+        if marker in command:
+            if role == "fork server" and marker in _command(ppid):
+                return "extraction"  # forked by the fork server
+            return role
     words = [Path(argv[0]).name, *(a for a in argv[1:4] if a and not a.startswith("/"))]
     return " ".join(words)[:60]
+
+
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _pss_by_process(pid: int) -> dict[str, float]:
@@ -91,8 +112,25 @@ def _pss_by_process(pid: int) -> dict[str, float]:
     return sizes
 
 
-def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any]:
-    """Run ``command``; wall seconds, busy CPU ms of the host, peak PSS of its tree."""
+def _cpu_ticks(pid: int) -> int:
+    """User + system CPU of one process so far, in clock ticks (1/100 s)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def _tree_ticks(pid: int) -> int:
+    return sum(_cpu_ticks(member) for member in _tree(pid))
+
+
+def measure(
+    command: list[str], env: dict[str, str], cwd: Path, *, server_pid: int | None = None
+) -> dict[str, Any]:
+    """Run ``command``; wall seconds, busy CPU ms of the host, peak PSS of its tree, and
+    the CPU of each process of the tree and of the Prefect server (``server_pid``)."""
+    server_before = _tree_ticks(server_pid) if server_pid else 0
     busy = _jiffies()
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -100,6 +138,8 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any
     )
     peak = 0.0
     at_peak: dict[str, float] = {}
+    ticks: dict[int, int] = {}  # the last CPU seen of each process of the tree
+    names: dict[int, str] = {}
 
     def sample() -> None:
         nonlocal peak, at_peak
@@ -107,20 +147,28 @@ def measure(command: list[str], env: dict[str, str], cwd: Path) -> dict[str, Any
             sizes = _pss_by_process(process.pid)
             if sum(sizes.values()) > peak:
                 peak, at_peak = sum(sizes.values()), sizes
+            for member in _tree(process.pid):
+                names.setdefault(member, _name(member))
+                ticks[member] = _cpu_ticks(member) or ticks.get(member, 0)
             time.sleep(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     output, _ = process.communicate()
     seconds = time.perf_counter() - started
+    cpu_ms = (_jiffies() - busy) * 10.0
+    server_ms = (_tree_ticks(server_pid) - server_before) * 10.0 if server_pid else 0.0
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{command[:3]} failed ({process.returncode}):\n{output.decode()[-3000:]}")
     return {
         "seconds": seconds,
-        "cpu_ms": (_jiffies() - busy) * 10.0,
+        "cpu_ms": cpu_ms,
         "pss_mb": peak,
         "pss_at_peak": {name: round(mb, 1) for name, mb in at_peak.items()},
+        # Up to its last sample (a process's last 0.25 s may be missed).
+        "cpu_s_by_process": {f"{pid}: {names[pid]}": t / 100 for pid, t in ticks.items() if t},
+        "prefect_server_cpu_s": server_ms / 1000,
     }
 
 
@@ -160,7 +208,9 @@ def _count_lines(path: Path) -> int:
     return sum(1 for row in rows if row.get("status") == 200)
 
 
-def run_engine(name: str, urls_file: Path, work: Path, api_url: str) -> tuple[dict[str, Any], int]:
+def run_engine(
+    name: str, urls_file: Path, work: Path, api_url: str, server_pid: int | None = None
+) -> tuple[dict[str, Any], int]:
     """One run of one engine in ``work``; its measures and the pages it turned out."""
     work.mkdir(parents=True)
     env = _quarry_env(work, api_url)
@@ -189,7 +239,7 @@ def run_engine(name: str, urls_file: Path, work: Path, api_url: str) -> tuple[di
             command += ["-s", setting]
     else:
         command = [sys.executable, str(Path(__file__)), "--sequential", str(urls_file), str(out)]
-    measured = measure(command, env, work)
+    measured = measure(command, env, work, server_pid=server_pid)
     pages = _count_store(db) if name in ("quarry", "core") else _count_lines(out)
     return measured, pages
 
@@ -332,7 +382,9 @@ def main() -> None:
             results: dict[str, list[dict[str, Any]]] = {e: [] for e in engines}
             for run in range(args.runs):
                 for engine in engines:  # interleaved: a noisy minute hurts every engine
-                    measured, pages = run_engine(engine, urls_file, work / f"{engine}-{run}", api)
+                    measured, pages = run_engine(
+                        engine, urls_file, work / f"{engine}-{run}", api, server.pid
+                    )
                     measured["pages"] = pages
                     results[engine].append(measured)
                     print(
@@ -380,6 +432,17 @@ def report(urls: int, results: dict[str, list[dict[str, Any]]], out: Path | None
             print(
                 f"{engine} at its peak PSS: "
                 + ", ".join(f"{n} {mb:.0f} MB" for n, mb in sizes.items())
+            )
+    for engine in ("quarry", "core"):
+        if engine in results:  # where the CPU went, in the last run
+            last = results[engine][-1]
+            by_process = last.get("cpu_s_by_process", {})
+            server_s = last.get("prefect_server_cpu_s", 0.0)
+            rest = last["cpu_ms"] / 1000 - sum(by_process.values()) - server_s
+            print(
+                f"{engine} CPU s by process: "
+                + ", ".join(f"{n} {s:.1f}" for n, s in by_process.items())
+                + f"; Prefect server {server_s:.1f}; rest of the host {rest:.1f}"
             )
     if out is not None:
         out.write_text(json.dumps({"urls": urls, "engines": rows}, indent=1))
