@@ -35,3 +35,9 @@ def test_every_engine_of_the_comparison_completes(tmp_path: Path) -> None:
         assert row["pages"] >= 195, f"{engine} turned out {row['pages']} of 200 pages"
         assert row["pages_min"] > 0 and row["cpu_ms_page"] > 0 and row["pss_mb"] > 0
     assert "vs scrapy" in run.stdout
+    # Where the CPU went: each engine's processes by role, and the Prefect server's share.
+    quarry = results["engines"]["quarry"]["runs"][0]
+    roles = {name.split(": ", 1)[1] for name in quarry["cpu_s_by_process"]}
+    assert {"fork server", "extraction"} <= roles, roles
+    assert quarry["prefect_server_cpu_s"] > 0  # the flow run's API calls
+    assert "quarry CPU s by process:" in run.stdout
