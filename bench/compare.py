@@ -51,12 +51,17 @@ def _jiffies() -> int:
     return sum(fields) - fields[3] - fields[4]  # minus idle and iowait
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/PID/stat`` after the command name (state, ppid, ...)."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+
+
 def _tree(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+                ppid = int(_stat(int(entry.name))[1])
             except (OSError, IndexError, ValueError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
@@ -74,39 +79,48 @@ _ROLES = {
 }
 
 
-def _name(pid: int) -> str:
-    """A process's short name: its role (the fork server, an extraction process it
-    forked), else its program and first arguments (``python -m x``)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        ppid = int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, IndexError, ValueError):
-        return "?"
-    command = " ".join(argv)
-    for marker, role in _ROLES.items():
-        if marker in command:
-            if role == "fork server" and marker in _command(ppid):
-                return "extraction"  # forked by the fork server
-            return role
-    words = [Path(argv[0]).name, *(a for a in argv[1:4] if a and not a.startswith("/"))]
-    return " ".join(words)[:60]
-
-
 def _command(pid: int) -> str:
+    """A process's command line, its arguments separated by NUL ("": it has gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return ""
 
 
-def _pss_by_process(pid: int) -> dict[str, float]:
-    """PSS in MB of each process of ``pid``'s tree, by ``pid: name``."""
+def _name(pid: int) -> str:
+    """A process's short name: its role (the fork server, an extraction process it
+    forked), else its program and first arguments (``python -m x``)."""
+    command = _command(pid)
+    try:
+        ppid = int(_stat(pid)[1])
+    except (OSError, IndexError, ValueError):
+        return "?"
+    if not command:
+        return "?"
+    for marker, role in _ROLES.items():
+        if marker in command:
+            if role == "fork server" and marker in _command(ppid):
+                return "extraction"  # forked by the fork server
+            return role
+    argv = command.split("\0")
+    words = [Path(argv[0]).name, *(a for a in argv[1:4] if a and not a.startswith("/"))]
+    return " ".join(words)[:60]
+
+
+def _pss_by_process(
+    pid: int, members: list[int] | None = None, names: dict[int, str] | None = None
+) -> dict[str, float]:
+    """PSS in MB of each process of ``pid``'s tree (or of ``members``), by ``pid: name``
+    (names looked up once, in ``names``)."""
+    names = {} if names is None else names
     sizes: dict[str, float] = {}
-    for member in _tree(pid):
+    for member in _tree(pid) if members is None else members:
         try:
             for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
-                    sizes[f"{member}: {_name(member)}"] = int(line.split()[1]) / 1024
+                    if member not in names:
+                        names[member] = _name(member)
+                    sizes[f"{member}: {names[member]}"] = int(line.split()[1]) / 1024
         except OSError:
             continue
     return sizes
@@ -115,7 +129,7 @@ def _pss_by_process(pid: int) -> dict[str, float]:
 def _cpu_ticks(pid: int) -> int:
     """User + system CPU of one process so far, in clock ticks (1/100 s)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        fields = _stat(pid)
     except OSError:
         return 0
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
@@ -144,11 +158,13 @@ def measure(
     def sample() -> None:
         nonlocal peak, at_peak
         while process.poll() is None:
-            sizes = _pss_by_process(process.pid)
+            members = _tree(process.pid)  # one walk of /proc a sample
+            sizes = _pss_by_process(process.pid, members, names)
             if sum(sizes.values()) > peak:
                 peak, at_peak = sum(sizes.values()), sizes
-            for member in _tree(process.pid):
-                names.setdefault(member, _name(member))
+            for member in members:
+                if member not in names:
+                    names[member] = _name(member)
                 ticks[member] = _cpu_ticks(member) or ticks.get(member, 0)
             time.sleep(0.25)
 
