@@ -8,7 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
-from prefect.serializers import CompressedSerializer, PickleSerializer
+from prefect.serializers import PickleSerializer
 
 from quarrycore.pipeline.steps import Fetch, ReadArchive
 from quarrycore.records import Batch
@@ -35,11 +35,8 @@ def forget_fetched(batch: Batch, result_dir: Path) -> None:
     # persisted in an in-process cache, the HTML of 1,000 batches (the flow process grew
     # to 1.1 GB over 3,180 documentation pages). The engine reads the batch back once.
     cache_result_in_memory=False,
-    # Plain pickle (our records are dataclasses) and zlib level 1: see resultcodec.
-    result_serializer=CompressedSerializer(
-        serializer=PickleSerializer(picklelib="pickle"),
-        compressionlib="quarrycore.tasks.resultcodec",
-    ),
+    # Plain pickle (our records are dataclasses), zlib level 1, one base64: see resultcodec.
+    result_serializer=PickleSerializer(picklelib="quarrycore.tasks.resultcodec"),
 )
 async def crawl_batch(batch: Batch, step: Fetch) -> Batch:
     """Fetch every URL of ``batch``; each ends as a page or a failure with its reason."""

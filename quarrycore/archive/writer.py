@@ -20,10 +20,11 @@ import io
 import os
 import socket
 import uuid
+import zlib
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
 from warcio.statusandheaders import StatusAndHeaders
@@ -38,6 +39,36 @@ from quarrycore.records import Batch, Exchange, UrlRecord, WarcRef
 # header is kept, renamed, as Common Crawl does). Content-Encoding stays: the body is
 # archived still encoded, as received.
 _RENAMED = {"transfer-encoding": "X-Crawler-Transfer-Encoding"}
+
+# warcio compresses at level 9; on 530 documentation pages level 6 (zlib's and gzip's
+# default) made members 0.7 % larger in half the CPU (1.3 against 2.3 ms a page), and
+# the archive's compression was the largest cost of the crawl's own process.
+GZIP_LEVEL = 6
+
+
+class _GzipMember:
+    """One gzip member around one record: warcio's GzippingWrapper at GZIP_LEVEL."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+        self._out = out
+
+    def write(self, data: bytes) -> None:
+        self._out.write(self._compressor.compress(data))
+
+    def flush(self) -> None:  # warcio flushes once, when the record is complete
+        self._out.write(self._compressor.flush())
+        self._out.flush()
+
+
+class _Writer(WARCWriter):  # type: ignore[misc]
+    """warcio's writer, each record its own gzip member at GZIP_LEVEL."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__(out, gzip=False, warc_version="1.1")  # we wrap, not warcio
+
+    def write_record(self, record: Any, params: Any = None) -> None:
+        self._write_warc_record(_GzipMember(self.out), record)
 
 
 class WarcArchive:
@@ -88,7 +119,7 @@ class WarcArchive:
         name = f"{stamp}-{self._run}-{self._serial:05d}.warc.gz"
         self._out = open(directory / name, "xb")  # noqa: SIM115 (held across batches)
         self._name = f"{self.job_id}/{name}"
-        self._writer = WARCWriter(self._out, gzip=True, warc_version="1.1")
+        self._writer = _Writer(self._out)
         info = self._writer.create_warcinfo_record(
             name,
             {

@@ -39,15 +39,17 @@ def use_prefect_server(data_dir: Path) -> None:
             os.environ["PREFECT_API_URL"] = up.api_url
     from prefect.settings import PREFECT_API_URL
 
-    from quarrycore.flows.localserver import ensure_detached_server
-
     if not PREFECT_API_URL.value():
+        # Imported only here: it imports Prefect's server application (~1 CPU s), which a
+        # run against a running server never needs.
+        from quarrycore.flows.localserver import ensure_detached_server
+
         console.print(
             "starting a temporary Prefect server (a first start creates its database: up "
             "to a minute; `quarry server start` keeps one running)…",
             style="dim",
         )
-    ensure_detached_server()
+        ensure_detached_server()
     if PREFECT_API_URL.value():
         _check_credentials(str(PREFECT_API_URL.value()))
     one_line = _OneLineForOurErrors()

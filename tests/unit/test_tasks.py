@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy.exc
+from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
+from prefect.serializers import CompressedSerializer, PickleSerializer
 from prefect.states import Completed, Failed
 
 from quarrycore.deadletters import DeadLetterFilter, DeadLetterStore
@@ -73,6 +75,29 @@ def test_cache_key_covers_every_url_of_the_batch() -> None:
     b = crawl_cache_key(None, {"batch": Batch.of("j", 0, ["http://x/1", "http://x/3"])})
     c = crawl_cache_key(None, {"batch": Batch.of("k", 0, ["http://x/1", "http://x/2"])})
     assert len({a, b, c}) == 3
+
+
+def _persisted(batch: Batch, serializer: Any) -> bytes:
+    record: ResultRecord[Batch] = ResultRecord(
+        result=batch, metadata=ResultRecordMetadata(serializer=serializer)
+    )
+    return record.serialize()
+
+
+def test_a_persisted_crawl_result_reads_back_as_the_batch_it_was() -> None:
+    """As Prefect writes and reads the crawl task's result file; a batch a run of the
+    earlier format left behind (compressed twice-encoded pickle) still reads back."""
+    batch = Batch.of("j", 3, ["http://x/1", "http://x/2"])
+    serializer = crawl_batch.result_serializer
+    assert isinstance(serializer, PickleSerializer)
+    earlier = CompressedSerializer(
+        serializer=PickleSerializer(picklelib="pickle"),
+        compressionlib="quarrycore.tasks.resultcodec",
+    )
+    for written in (_persisted(batch, serializer), _persisted(batch, earlier)):
+        assert ResultRecord.deserialize(written).result == batch
+    # One base64 over the compressed pickle, not one over the whole pickle as well.
+    assert len(_persisted(batch, serializer)) < len(_persisted(batch, earlier))
 
 
 @pytest.mark.parametrize(
