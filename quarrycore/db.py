@@ -138,8 +138,12 @@ def insert_missing(
     """Insert ``rows`` (values in the order of ``columns``), skipping a row whose ``keys``
     the table has. On SQLite the rows go to the driver as they are, each value through its
     column type's bind processor: SQLAlchemy's per-row parameter handling was half of the
-    time to register a million URLs. Other databases go through :func:`upsert`."""
+    time to register a million URLs. On PostgreSQL they are copied in (:func:`_copy_in`).
+    Other databases go through :func:`upsert`."""
     if not rows:
+        return
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        _copy_in(conn, table, columns, rows, keys=keys)
         return
     if conn.dialect.name != "sqlite":
         upsert(conn, table, [dict(zip(columns, row, strict=True)) for row in rows], keys=keys)
@@ -158,6 +162,46 @@ def insert_missing(
     if processors:
         rows = _processed(rows, processors)
     conn.exec_driver_sql(sql, list(rows))
+
+
+def _copy_in(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    keys: Sequence[str],
+) -> None:
+    """PostgreSQL: COPY the rows into a temporary table of the same shape, then one
+    ``INSERT … SELECT … ON CONFLICT DO NOTHING``. The same rows as one ``INSERT … ON
+    CONFLICT`` each (psycopg's executemany) took most of 109 s for a million URLs. The
+    temporary table lives in this connection's session, emptied after each use and at
+    every commit; it is in the caller's transaction like the rest."""
+    quote = conn.dialect.identifier_preparer.quote
+    staging = quote(f"staging_{table.name}")
+    names = ", ".join(quote(c) for c in columns)
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
+        f"(LIKE {quote(table.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+    conn.exec_driver_sql(
+        f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM {staging} "
+        f"ON CONFLICT ({', '.join(quote(k) for k in keys)}) DO NOTHING"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {staging}")
+
+
+def one_of(column: sa.ColumnElement[Any], values: Sequence[Any], dialect: sa.Dialect) -> Any:
+    """``column IN values``; on PostgreSQL ``= ANY(array)``, one parameter instead of one
+    per value (a statement of 5,000 parameters is parsed and planned anew each time)."""
+    if dialect.name == "postgresql":
+        array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)
+    return column.in_(list(values))
 
 
 def _bind_processor(

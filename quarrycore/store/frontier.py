@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from quarrycore.db import insert_missing
+from quarrycore.db import insert_missing, one_of
 from quarrycore.records import NO_VALIDATORS, Failure, Validators, WarcRef
 from quarrycore.store import jobs, shards
 from quarrycore.store.revisits import current_run
@@ -110,7 +110,7 @@ def _insert_new(
     known = set(
         conn.execute(
             sa.select(job_urls.c.url_key).where(
-                job_urls.c.job_id == job_id, job_urls.c.url_key.in_(list(by_key))
+                job_urls.c.job_id == job_id, one_of(job_urls.c.url_key, list(by_key), conn.dialect)
             )
         ).scalars()
     )
