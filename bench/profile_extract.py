@@ -29,7 +29,8 @@ import trafilatura.core
 import quarrycore.extract.filters as filters_module
 import quarrycore.extract.page as page_module
 import quarrycore.extract.step as step_module
-from quarrycore.extract.step import ExtractOptions, extract_one
+from quarrycore.extract.options import ExtractOptions
+from quarrycore.extract.step import extract_one
 from quarrycore.extract.wordsplit import preload
 from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import FetchedPage

@@ -1,5 +1,6 @@
-"""Near-duplicates: MinHash signatures of word 5-grams, LSH bands to find candidates,
-signature agreement to decide (FineWeb's setup: 5-grams, 112 permutations, 14 bands)."""
+"""Near-duplicates: MinHash signatures of word 5-grams (minhash.py), LSH bands to find
+candidates, signature agreement to decide (FineWeb's setup: 5-grams, 112 permutations,
+14 bands). What the store needs of a signature is here, in numpy alone."""
 
 from __future__ import annotations
 
@@ -7,9 +8,6 @@ import hashlib
 from dataclasses import dataclass
 
 import numpy as np
-from datasketch import MinHash
-
-from quarrycore.text import words
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -18,15 +16,6 @@ class NearDupConfig:
     bands: int = 14
     shingle: int = 5
     threshold: float = 0.8  # estimated Jaccard similarity at which a page is a duplicate
-
-
-def signature(text: str, config: NearDupConfig) -> bytes:
-    tokens = words(text)
-    n = config.shingle
-    shingles = {" ".join(tokens[i : i + n]).encode() for i in range(max(1, len(tokens) - n + 1))}
-    minhash = MinHash(num_perm=config.num_perm, seed=1)
-    minhash.update_batch(list(shingles))
-    return bytes(minhash.hashvalues.astype(np.uint32).tobytes())
 
 
 def band_keys(sig: bytes, config: NearDupConfig) -> list[tuple[int, str]]:

@@ -25,6 +25,14 @@ _LANGUAGE_SUBTAG = re.compile(r"[a-z]{2,8}")
 _LANGID_SAMPLE = 2000
 
 
+def preload_language_model() -> None:
+    """Load py3langid's model now (~75 MB; py3langid loads it on its first use, not on
+    import): in the fork server, so that every extraction process shares one copy."""
+    import py3langid
+
+    py3langid.rank("")
+
+
 def detect_language(text: str, fallback: str | None) -> tuple[str | None, float | None]:
     """Language code and a 0..1 confidence; the page's declared language for short text."""
     if len(text) < _MIN_CHARS_FOR_LANGID:

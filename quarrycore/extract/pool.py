@@ -31,8 +31,7 @@ from multiprocessing.context import (
 )
 
 from quarrycore.exceptions import ExtractFailed, ExtractTimeout
-from quarrycore.extract.step import ExtractOptions, extract_one, extract_pages
-from quarrycore.extract.wordsplit import preload as preload_words
+from quarrycore.extract.options import ExtractOptions
 from quarrycore.procutil import die_with_parent, release_free_memory
 from quarrycore.records import Batch, Document, Failure, FetchedPage
 
@@ -68,10 +67,15 @@ def _serve(conn: Connection, options: ExtractOptions) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.setsid()
     die_with_parent()
-    import py3langid  # noqa: F401  # load the model before the first page needs it
+    # Already imported and loaded by the fork server (warm.py); a spawned process loads
+    # them here, before the first page's extract_timeout starts.
+    from quarrycore.extract.page import preload_language_model
+    from quarrycore.extract.step import extract_one
+    from quarrycore.extract.wordsplit import preload as preload_words
 
+    preload_language_model()
     if options.quality is not None and options.quality.enabled:
-        preload_words()  # spaCy (~1 s), before the first page's extract_timeout starts
+        preload_words()  # spaCy (~1 s)
 
     conn.send(_READY)
     while True:
@@ -156,6 +160,15 @@ class _Worker:
         return process.exitcode
 
 
+def _extract_here(page: FetchedPage, options: ExtractOptions) -> Document | Failure:
+    """Extract in this process. The step's libraries (trafilatura, lxml's HTML cleaner,
+    datasketch and scipy: ~90 MB) are imported on the first such page only: a flow
+    process whose pages go to extraction processes never loads them."""
+    from quarrycore.extract.step import extract_one
+
+    return extract_one(page, options)
+
+
 class ExtractorPool:
     """Extracts batches in ``workers`` processes, or in one thread when ``workers`` is 0.
 
@@ -183,6 +196,8 @@ class ExtractorPool:
         pages = batch.pages
         loop = asyncio.get_running_loop()
         if not self._workers:
+            from quarrycore.extract.step import extract_pages  # see _extract_here
+
             outcomes = await loop.run_in_executor(
                 self._threads, extract_pages, pages, self._options
             )
@@ -219,7 +234,7 @@ class ExtractorPool:
                 )
         # Processes cannot start here (an unimportable __main__, a process limit):
         # extract in this thread rather than lose the job; there is no time limit then.
-        return extract_one(page, self._options)
+        return _extract_here(page, self._options)
 
     def close(self) -> None:
         for worker in self._workers:

@@ -3,35 +3,14 @@ metadata, the quality filters, and the near-duplicate signature."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from quarrycore.extract.filters import with_verdict
-from quarrycore.extract.neardup import NearDupConfig, signature
+from quarrycore.extract.minhash import signature
+from quarrycore.extract.neardup import NearDupConfig
+from quarrycore.extract.options import ExtractOptions
 from quarrycore.extract.page import extract_page
-from quarrycore.quality_settings import QualityThresholds
 from quarrycore.records import Document, Failure, FetchedPage
-from quarrycore.settings import QuarrySettings
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExtractOptions:
-    """What the extract step does to each page (sent once to each extraction process)."""
-
-    drop: frozenset[str]  # query parameters removed from links (the tracking_params setting)
-    min_words: int = 1
-    quality: QualityThresholds | None = None
-    markdown: bool = False
-    out_links: bool = True  # look for the page's links (a job that follows them, or asked)
-
-    @classmethod
-    def from_settings(cls, settings: QuarrySettings, *, out_links: bool = True) -> ExtractOptions:
-        return cls(
-            drop=settings.drop_params,
-            min_words=settings.min_words,
-            quality=settings.quality,
-            markdown=settings.markdown,
-            out_links=out_links,
-        )
 
 
 def extract_one(page: FetchedPage, options: ExtractOptions) -> Document | Failure:

@@ -1,8 +1,8 @@
 """What every extraction process needs, imported once by the fork server the extraction
 processes are forked from (quarrycore/extract/pool.py), so that they share it instead of
-each loading its own copy: trafilatura, lxml and the MinHash code (through the pool's
-own imports), py3langid's model (~70 MB) and spaCy's English tokenizer (~45 MB, the
-quality filters' word split)."""
+each loading its own copy: trafilatura, lxml and the MinHash code (through the extract
+step's imports), py3langid's model (~75 MB, loaded by a first call: importing py3langid
+does not load it) and spaCy's English tokenizer (~45 MB, the quality filters' word split)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,12 @@ def _leave_the_process_group() -> None:
 
 _leave_the_process_group()  # first: the imports below take seconds
 
-import py3langid  # noqa: E402, F401  # loads its model on import
-
-import quarrycore.extract.pool  # noqa: E402, F401
+import quarrycore.extract.pool  # noqa: E402
+import quarrycore.extract.step  # noqa: E402, F401  # trafilatura, lxml, datasketch
+from quarrycore.extract.page import preload_language_model  # noqa: E402
 from quarrycore.extract.wordsplit import preload  # noqa: E402
 
+preload_language_model()
 preload()
 
 # Keep the garbage collector of each forked process off these objects: its passes write

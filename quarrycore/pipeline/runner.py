@@ -15,8 +15,8 @@ from quarrycore.archive import WarcArchive
 from quarrycore.checkpoint import JobCheckpointer
 from quarrycore.exceptions import JobLockLost, RunStopped
 from quarrycore.extract.neardup import NearDupConfig
+from quarrycore.extract.options import ExtractOptions
 from quarrycore.extract.pool import ExtractorPool
-from quarrycore.extract.step import ExtractOptions
 from quarrycore.fetch import Fetcher
 from quarrycore.fetch.politeness import HOST_QUEUE
 from quarrycore.pipeline.job import OpenJob

@@ -1,5 +1,6 @@
 """The core runs a whole job without Prefect: open it, run its batches through the plain
-steps, finish it; in a fresh process that never imports ``prefect``."""
+steps, finish it; in a fresh process that never imports ``prefect``, nor the extraction
+libraries, whose work its extraction process does."""
 
 from __future__ import annotations
 
@@ -35,10 +36,11 @@ async def main() -> None:
         result, stage = await finish_job(job, stop_requested=signals.stop_requested)
     finally:
         job.close()
-    prefect = any(name.split(".")[0] == "prefect" for name in sys.modules)
+    top = {name.split(".")[0] for name in sys.modules}
     print(json.dumps({
         "stage": stage, "stored": result.stored_count, "failed": result.failed_count,
-        "batches": reports, "prefect_imported": prefect,
+        "batches": reports, "prefect_imported": "prefect" in top,
+        "extraction_imported": sorted(top & {"trafilatura", "datasketch", "scipy", "spacy"}),
     }))
 
 asyncio.run(main())
@@ -64,6 +66,7 @@ def test_a_job_runs_through_the_core_alone(tmp_path: Path) -> None:
         "failed": 2,
         "batches": [0, 1, 2],
         "prefect_imported": False,
+        "extraction_imported": [],
     }
     store = DocumentStore(db)
     assert (

@@ -25,8 +25,9 @@ import pytest
 
 from quarrycore.exceptions import ExtractError, Rejected, URLFailure
 from quarrycore.extract import pool as pool_module
+from quarrycore.extract.options import ExtractOptions
 from quarrycore.extract.pool import ExtractorPool, _Worker
-from quarrycore.extract.step import ExtractOptions, extract_one
+from quarrycore.extract.step import extract_one
 from quarrycore.fetch.charset import decode_html
 from quarrycore.fetch.client import Fetcher
 from quarrycore.pipeline.scope import CrawlScope

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime
 
 import pytest
 
+from quarrycore.extract.options import ExtractOptions
 from quarrycore.extract.page import extract_page, out_links
 from quarrycore.extract.pool import ExtractorPool
-from quarrycore.extract.step import ExtractOptions
 from quarrycore.records import Batch, Document, Failure, FetchedPage
 from quarrycore.settings import TRACKING_PARAMS
 from quarrycore.text import content_hash, normalize_text
@@ -201,3 +203,14 @@ def test_a_page_of_very_many_links_keeps_its_text_and_the_first_links() -> None:
     assert len(result.out_links) == MAX_OUT_LINKS
     assert "http://127.0.0.1:8000/p/0" in result.out_links  # the first ones, in order
     assert "http://127.0.0.1:8000/p/14999" not in result.out_links
+
+
+def test_the_fork_server_preload_loads_the_language_model() -> None:
+    """py3langid loads its model (~75 MB) on first use, not on import: the fork server's
+    preload must use it, or each extraction process loads a copy of its own."""
+    probe = "import quarrycore.extract.warm, py3langid.langid as L; print(L.IDENTIFIER is not None)"
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "True"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from quarrycore.extract.neardup import NearDupConfig, band_keys, signature, similarity
+from quarrycore.extract.minhash import signature
+from quarrycore.extract.neardup import NearDupConfig, band_keys, similarity
 
 TEXT = " ".join(
     f"sentence {i} tells of the harvest in the valley and the market day" for i in range(40)

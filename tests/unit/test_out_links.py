@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from quarrycore.extract.step import ExtractOptions, extract_one
+from quarrycore.extract.options import ExtractOptions
+from quarrycore.extract.step import extract_one
 from quarrycore.pipeline.job import open_job, wants_out_links
 from quarrycore.pipeline.request import JobRequest, ScopeRequest
 from quarrycore.pipeline.scope import CrawlScope

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from quarrycore.exceptions import ConfigError
-from quarrycore.extract.neardup import NearDupConfig, signature
+from quarrycore.extract.minhash import signature
+from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.pipeline import reextract
 from quarrycore.records import Failure, WarcRef
 from quarrycore.settings import QuarrySettings
