@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from quarrycore.db import bulk_cache, make_engine
+from quarrycore.db import bulk_cache, make_engine, refresh_statistics
 from quarrycore.extract.neardup import NearDupConfig
 from quarrycore.records import Document, Failure, NotModified, Validators, WarcRef
 from quarrycore.store import (
@@ -30,7 +30,7 @@ from quarrycore.store import (
 from quarrycore.store.commit import BatchOutcome, Verdicts, commit
 from quarrycore.store.frontier import JobCounts, Mark
 from quarrycore.store.jobs import JobLock
-from quarrycore.store.schema import DUPLICATE, FILTERED, STORED, create_tables
+from quarrycore.store.schema import DUPLICATE, FILTERED, STORED, create_tables, job_urls
 from quarrycore.store.shards import ShardBook
 
 
@@ -114,7 +114,11 @@ class DocumentStore:
             # A registration may run beside the job's commits (which add links): its
             # registration numbers and URL count are read, then written.
             jobs.serialize_commits(conn, job_id)
-            return frontier.add(conn, job_id, urls, invalid, limit=limit)
+            added = frontier.add(conn, job_id, urls, invalid, limit=limit)
+            total = (jobs.url_counters(conn, job_id) or (0, 0))[0]
+        with self.engine.begin() as conn:  # its own short transaction: ANALYZE locks
+            refresh_statistics(conn, job_urls, total)
+        return added
 
     def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:
         for page in self.iter_pending_with_depth(job_id, batch_size):
