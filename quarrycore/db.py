@@ -186,8 +186,10 @@ def _copy_in(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} "
         f"(LIKE {quote(table.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    with cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy:
+    with (
+        conn.connection.dbapi_connection.cursor() as cursor,  # type: ignore[union-attr]
+        cursor.copy(f"COPY {staging} ({names}) FROM STDIN") as copy,
+    ):
         for row in rows:
             copy.write_row(row)
     conn.exec_driver_sql(
