@@ -199,18 +199,22 @@ def _copy_in(
     conn.exec_driver_sql(f"TRUNCATE {staging}")
 
 
-def refresh_statistics(conn: sa.Connection, table: sa.Table, rows: int) -> None:
-    """PostgreSQL: ANALYZE ``table`` once it holds ``rows`` rows and its statistics say
-    fewer than half as many. A table that grows by a bulk load waits a minute or more for
-    autovacuum's ANALYZE; meanwhile the planner took a job of 1,000,000 URLs for 317 rows
-    and looked each chunk's keys up by reading the whole job (23 of the 40 s it took to
-    register a million). Doubling bounds the ANALYZEs to a few per load (~0.1 s each)."""
+def refresh_statistics(conn: sa.Connection, column: sa.Column[Any], value: Any, rows: int) -> None:
+    """PostgreSQL: ANALYZE the column's table when ``rows`` of its rows have ``value`` (a
+    job's URLs) and the planner believes fewer than half as many. A table grown by a bulk
+    load waits a minute or more for autovacuum's ANALYZE, and a new job is not in the
+    statistics at all until one: meanwhile the planner took a job of 1,000,000 URLs for
+    317 rows and looked each chunk's keys up by reading the whole job (23 of the 40 s it
+    took to register a million). Doubling bounds the ANALYZEs to a few per load."""
     if conn.dialect.name != "postgresql" or rows < _ANALYZE_FROM_ROWS:
         return
-    query = "SELECT reltuples FROM pg_class WHERE oid = CAST(%(name)s AS regclass)"
-    known = conn.exec_driver_sql(query, {"name": table.name}).scalar()
-    if known is not None and rows > 2 * float(known):
-        conn.exec_driver_sql(f"ANALYZE {conn.dialect.identifier_preparer.quote(table.name)}")
+    query = sa.select(sa.literal(1)).select_from(column.table).where(column == value)
+    compiled = query.compile(dialect=conn.dialect)
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
+    believed = float(plan[0]["Plan"]["Plan Rows"])
+    if rows > 2 * believed:
+        table = conn.dialect.identifier_preparer.quote(column.table.name)
+        conn.exec_driver_sql(f"ANALYZE {table}")
 
 
 def one_of(column: sa.ColumnElement[Any], values: Sequence[Any], dialect: sa.Dialect) -> Any:

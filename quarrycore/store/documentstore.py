@@ -116,8 +116,9 @@ class DocumentStore:
             jobs.serialize_commits(conn, job_id)
             added = frontier.add(conn, job_id, urls, invalid, limit=limit)
             total = (jobs.url_counters(conn, job_id) or (0, 0))[0]
-        with self.engine.begin() as conn:  # its own short transaction: ANALYZE locks
-            refresh_statistics(conn, job_urls, total)
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:  # its own short transaction: ANALYZE locks
+                refresh_statistics(conn, job_urls.c.job_id, job_id, total)
         return added
 
     def iter_pending(self, job_id: str, batch_size: int) -> Iterator[list[str]]:

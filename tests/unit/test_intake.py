@@ -172,3 +172,21 @@ def test_postgres_knows_the_size_of_a_large_registration(postgres_url: str) -> N
         estimate = re.search(r"rows=(\d+)", plan.scalars().first() or "")
     store.close()
     assert estimate is not None and int(estimate.group(1)) > 20_000
+
+
+def test_postgres_knows_a_new_job_beside_a_large_one(postgres_url: str) -> None:
+    """A second large job in a table the statistics already describe: the planner must
+    learn of the new job too (a table-wide rule, rows against the table's size, would
+    not ANALYZE again and leave the new job at a few rows)."""
+    import re
+
+    store = DocumentStore(postgres_url)
+    for job in ("first", "second"):
+        store.start_job(job, {})
+        urls = (f"https://{job}.example/page/{i}" for i in range(25_000))
+        intake.register_inputs(store, job, urls, drop_params=frozenset())
+    with store.engine.connect() as conn:
+        plan = conn.exec_driver_sql("EXPLAIN SELECT * FROM job_urls WHERE job_id = 'second'")
+        estimate = re.search(r"rows=(\d+)", plan.scalars().first() or "")
+    store.close()
+    assert estimate is not None and int(estimate.group(1)) > 15_000
