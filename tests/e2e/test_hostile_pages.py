@@ -270,7 +270,7 @@ def no_thread_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
             retryable=False,
         )
 
-    monkeypatch.setattr(pool_module, "extract_one", in_a_thread)
+    monkeypatch.setattr(pool_module, "_extract_here", in_a_thread)
 
 
 def normal_batch(html: bytes, index: int) -> Batch:
